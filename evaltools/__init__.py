@@ -1,0 +1,85 @@
+"""evaltools: does your LLM app get better or worse on your own users' queries?
+
+The public surface, in the order of the workflow: golden sets, runs, scorers,
+statistics and the gate, judge calibration, monitoring, reports.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .errors import (
+    ConfigError,
+    EvaltoolsError,
+    GoldenSetError,
+    InputError,
+    RunError,
+    SchemaError,
+    VersionMismatchError,
+)
+from .golden import (
+    DEFAULT_TARGETS,
+    GoldenCheck,
+    GoldenSet,
+    GoldenSetWarning,
+    check_golden,
+    largest_remainder,
+    load_golden,
+    sample_golden,
+)
+from .scorers import (
+    Dimension,
+    Embedder,
+    Score,
+    SemanticSimilarity,
+    dimensions_from_card,
+    exact_match,
+    field_match,
+    json_schema_valid,
+    json_valid,
+    normalized_match,
+    read_scores,
+    regex_match,
+    required_fields,
+    score_outputs,
+    score_run,
+    summarize_scores,
+)
+
+try:
+    __version__ = version("evaltools")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "DEFAULT_TARGETS",
+    "ConfigError",
+    "Dimension",
+    "Embedder",
+    "EvaltoolsError",
+    "GoldenCheck",
+    "GoldenSet",
+    "GoldenSetError",
+    "GoldenSetWarning",
+    "InputError",
+    "RunError",
+    "SchemaError",
+    "Score",
+    "SemanticSimilarity",
+    "VersionMismatchError",
+    "__version__",
+    "check_golden",
+    "dimensions_from_card",
+    "exact_match",
+    "field_match",
+    "json_schema_valid",
+    "json_valid",
+    "largest_remainder",
+    "load_golden",
+    "normalized_match",
+    "read_scores",
+    "regex_match",
+    "required_fields",
+    "sample_golden",
+    "score_outputs",
+    "score_run",
+    "summarize_scores",
+]

@@ -1,0 +1,102 @@
+"""Errors raised by evaltools.
+
+Every error evaltools raises on purpose is an :class:`EvaltoolsError`. Errors
+caused by bad input (a malformed file, an unknown name, a value out of range)
+also subclass :class:`ValueError`, so ``except ValueError`` keeps working for
+callers who do not know evaltools (the same choice as scikit-learn's
+``InvalidParameterError``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class EvaltoolsError(Exception):
+    """Base class of every error evaltools raises on purpose."""
+
+
+class InputError(EvaltoolsError, ValueError):
+    """Bad input: a value, file or name that evaltools cannot use.
+
+    Args:
+        message: what is wrong and what to do about it.
+        path: the file the problem is in, when there is one.
+        line: the 1-based line number in ``path``, when there is one.
+        field: the field (column, key) at fault, when there is one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        self.message = message
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = []
+        if self.path is not None:
+            where.append(self.path if self.line is None else f"{self.path}:{self.line}")
+        if self.field is not None:
+            where.append(f"field '{self.field}'")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class GoldenSetError(InputError):
+    """A golden set (items, card, schema or labels) is malformed."""
+
+
+class RunError(InputError):
+    """A run directory, its manifest or its outputs are malformed or inconsistent."""
+
+
+class SchemaError(InputError):
+    """A JSON Schema file is not valid JSON Schema."""
+
+
+class VersionMismatchError(InputError):
+    """A run was made against a different version (content hash) of the golden set."""
+
+
+class ConfigError(InputError):
+    """A setting, parameter or name is invalid (unknown scorer, bad threshold...)."""
+
+
+class MissingDependencyError(EvaltoolsError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+class LLMError(EvaltoolsError):
+    """An LLM endpoint failed in a way retries could not fix."""
+
+
+class ReportError(EvaltoolsError):
+    """A report notebook failed to execute or export."""
+
+
+class ModelLoadError(EvaltoolsError):
+    """A model (embedding or LLM) could not be loaded offline."""
+
+
+def missing_dependency(package: str, extra: str) -> MissingDependencyError:
+    """Build the error for an optional dependency that is not installed.
+
+    Args:
+        package: the import name that failed.
+        extra: the evaltools extra that installs it.
+
+    Returns:
+        A :class:`MissingDependencyError` whose message says what to install.
+    """
+    return MissingDependencyError(
+        f"The optional dependency '{package}' is not installed. "
+        f"Install it with: pip install 'evaltools[{extra}]'"
+    )

@@ -1,0 +1,513 @@
+"""Scoring a whole run: dimensions, the scorer registry and the long score table.
+
+A *dimension* is one named thing we score (``triage_schema_valid``,
+``answer_similarity``, ``helpfulness``): a scorer from the registry, its
+parameters, which items it applies to, a threshold, and whether it gates a
+merge. Dimensions are declared in the golden set's ``card.yaml`` or built in
+Python; :func:`score_run` applies them to a run and returns the long table
+described in ``docs/internals.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .._io import atomic_write_jsonl
+from ..errors import ConfigError, GoldenSetError, VersionMismatchError
+from . import structured
+from ._types import Score, ScoreKind
+
+if TYPE_CHECKING:
+    from ..golden import GoldenSet
+
+SCORE_COLUMNS = [
+    "run_id",
+    "item_id",
+    "dimension",
+    "value",
+    "kind",
+    "scale_min",
+    "scale_max",
+    "unscored_reason",
+    "failure",
+    "detail",
+    "stratum",
+    "group",
+    "gating",
+]
+"""Columns of the long score table, in order."""
+
+SCORES_FILE = "scores.jsonl"
+"""Name of the score table written beside a run's outputs."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One scored dimension.
+
+    Build from a card entry with :meth:`from_spec`.
+    """
+
+    name: str
+    """Unique name, e.g. ``triage_schema_valid``."""
+    scorer: str
+    """Registry name of the scorer (see :func:`scorer_names`)."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword arguments for the scorer."""
+    applies_to: Mapping[str, Any] = field(default_factory=dict)
+    """Item filter: ``tags_any``, ``tags_all``, ``strata`` (lists). Empty means every item."""
+    gating: bool = False
+    """Whether a regression on this dimension can block a merge."""
+    rubric: str | None = None
+    """Rubric name or path (judge dimensions)."""
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], *, source: str | Path | None = None) -> Dimension:
+        """Build a dimension from a card entry, validating it.
+
+        Args:
+            spec: mapping with ``name``, ``scorer`` and optional ``params``,
+                ``applies_to``, ``gating``, ``rubric``, ``threshold`` (a
+                shortcut for ``params['threshold']``).
+            source: the card file, for error messages.
+
+        Returns:
+            The :class:`Dimension`.
+
+        Raises:
+            GoldenSetError: a missing name or unknown scorer or filter key.
+
+        Examples:
+            >>> Dimension.from_spec({"name": "valid", "scorer": "json_valid"}).scorer
+            'json_valid'
+        """
+        if not isinstance(spec, Mapping) or "name" not in spec or "scorer" not in spec:
+            raise GoldenSetError(
+                f"Each dimension needs 'name' and 'scorer'. Got {spec!r} instead.", path=source, field="dimensions"
+            )
+        if spec["scorer"] not in _REGISTRY:
+            raise GoldenSetError(
+                f"Unknown scorer {spec['scorer']!r} in dimension {spec['name']!r}. "
+                f"Valid scorers: {', '.join(scorer_names())}.",
+                path=source,
+                field="dimensions",
+            )
+        unknown = set(spec) - {"name", "scorer", "params", "applies_to", "gating", "rubric", "threshold", "description"}
+        if unknown:
+            raise GoldenSetError(
+                f"Unknown key(s) {sorted(unknown)} in dimension {spec['name']!r}.", path=source, field="dimensions"
+            )
+        applies = dict(spec.get("applies_to") or {})
+        bad = set(applies) - {"tags_any", "tags_all", "strata"}
+        if bad:
+            raise GoldenSetError(
+                f"Unknown applies_to key(s) {sorted(bad)} in dimension {spec['name']!r}; "
+                "use tags_any, tags_all or strata.",
+                path=source,
+                field="dimensions",
+            )
+        params = dict(spec.get("params") or {})
+        if "threshold" in spec:
+            params["threshold"] = spec["threshold"]
+        return cls(
+            name=str(spec["name"]),
+            scorer=str(spec["scorer"]),
+            params=params,
+            applies_to=applies,
+            gating=bool(spec.get("gating", False)),
+            rubric=spec.get("rubric"),
+        )
+
+    def applies(self, item: Mapping[str, Any]) -> bool:
+        """Whether this dimension scores ``item``.
+
+        Args:
+            item: a golden item.
+
+        Returns:
+            True when the item passes every filter in :attr:`applies_to`.
+        """
+        tags = set(item.get("tags") or [])
+        if "tags_any" in self.applies_to and not tags & set(self.applies_to["tags_any"]):
+            return False
+        if "tags_all" in self.applies_to and not set(self.applies_to["tags_all"]) <= tags:
+            return False
+        if "strata" in self.applies_to and item.get("stratum") not in self.applies_to["strata"]:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class ScorerSpec:
+    """A registered scorer: how to score a batch and what its scores mean."""
+
+    name: str
+    kind: ScoreKind
+    scale: tuple[float, float]
+    batch: Callable[..., list[Score]]
+    """``batch(items, outputs, dimension, context) -> list[Score]``."""
+    description: str = ""
+
+
+_REGISTRY: dict[str, ScorerSpec] = {}
+
+
+def register_scorer(spec: ScorerSpec, *, replace: bool = False) -> None:
+    """Add a scorer to the registry so cards can name it.
+
+    Args:
+        spec: the scorer.
+        replace: allow replacing an existing name.
+
+    Raises:
+        ConfigError: the name is taken and ``replace`` is False.
+    """
+    if spec.name in _REGISTRY and not replace:
+        raise ConfigError(f"A scorer named {spec.name!r} is already registered.")
+    _REGISTRY[spec.name] = spec
+
+
+def scorer_names() -> list[str]:
+    """Names of the registered scorers, sorted.
+
+    Returns:
+        The names a card's ``scorer:`` may use.
+    """
+    _load_plugins()
+    return sorted(_REGISTRY)
+
+
+def get_scorer(name: str) -> ScorerSpec:
+    """Look a scorer up by name.
+
+    Args:
+        name: a registry name.
+
+    Returns:
+        The :class:`ScorerSpec`.
+
+    Raises:
+        ConfigError: unknown name (the message lists the valid ones).
+    """
+    _load_plugins()
+    if name not in _REGISTRY:
+        raise ConfigError(f"Unknown scorer {name!r}. Valid scorers: {', '.join(sorted(_REGISTRY))}.")
+    return _REGISTRY[name]
+
+
+def _load_plugins() -> None:
+    # Scorers defined in optional modules register themselves on import.
+    import importlib
+
+    for mod in ("evaltools.scorers.refusal", "evaltools.scorers.judge"):
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            pass
+
+
+def _per_item(fn: Callable[[Mapping[str, Any], str | None, Mapping[str, Any], Any], Score]) -> Callable[..., list[Score]]:
+    def batch(items: Sequence[Mapping[str, Any]], outputs: Sequence[str | None], dim: Dimension, ctx: Any) -> list[Score]:
+        return [fn(item, out, dim.params, ctx) for item, out in zip(items, outputs, strict=True)]
+
+    return batch
+
+
+def _ideal_scorer(f: Callable[..., Score]) -> Callable[..., Score]:
+    def fn(item: Mapping[str, Any], out: str | None, params: Mapping[str, Any], ctx: Any) -> Score:
+        return f(out, item["ideal"], **params)
+
+    return fn
+
+
+def _schema_for(item: Mapping[str, Any], ctx: Any) -> Mapping[str, Any] | None:
+    name = item.get("schema")
+    return None if name is None else ctx.golden.schemas[name]
+
+
+def _schema_scorer(item: Mapping[str, Any], out: str | None, params: Mapping[str, Any], ctx: Any) -> Score:
+    schema = _schema_for(item, ctx)
+    if schema is None:
+        return Score.unscored("no_schema", kind="binary", explanation="the item declares no schema")
+    return structured.json_schema_valid(out, schema, **params)
+
+
+def _required_scorer(item: Mapping[str, Any], out: str | None, params: Mapping[str, Any], ctx: Any) -> Score:
+    params = dict(params)
+    fields = params.pop("fields", None)
+    if fields is None:
+        schema = _schema_for(item, ctx)
+        fields = list(schema.get("required", [])) if isinstance(schema, Mapping) else []
+    if not fields:
+        return Score.unscored("no_required_fields", kind="binary", explanation="no fields to require")
+    return structured.required_fields(out, fields, **params)
+
+
+def _field_scorer(item: Mapping[str, Any], out: str | None, params: Mapping[str, Any], ctx: Any) -> Score:
+    expected = item.get("expected")
+    if not expected:
+        return Score.unscored("no_expected", explanation="the item has no 'expected' object")
+    return structured.field_match(out, expected, **params)
+
+
+def _regex_scorer(item: Mapping[str, Any], out: str | None, params: Mapping[str, Any], ctx: Any) -> Score:
+    return structured.regex_match(out, **params)
+
+
+def _semantic_batch(
+    items: Sequence[Mapping[str, Any]], outputs: Sequence[str | None], dim: Dimension, ctx: Any
+) -> list[Score]:
+    from .semantic import Embedder, SemanticSimilarity
+
+    params = dict(dim.params)
+    model = params.pop("model", None)
+    embedder = ctx.embedder
+    if model is not None and (embedder is None or embedder.model_ref != str(model)):
+        embedder = Embedder(model)
+    scorer = SemanticSimilarity(embedder=embedder, **params)
+    return scorer.score_batch(list(outputs), [item["ideal"] for item in items])
+
+
+for _spec in (
+    ScorerSpec("exact_match", "binary", (0, 1), _per_item(_ideal_scorer(structured.exact_match)), "output equals the ideal"),
+    ScorerSpec(
+        "normalized_match", "binary", (0, 1), _per_item(_ideal_scorer(structured.normalized_match)),
+        "output equals the ideal after case/space/punctuation folding",
+    ),
+    ScorerSpec("regex_match", "binary", (0, 1), _per_item(_regex_scorer), "output matches params.pattern"),
+    ScorerSpec(
+        "json_valid", "binary", (0, 1),
+        _per_item(lambda item, out, params, ctx: structured.json_valid(out, **params)), "output is one JSON object",
+    ),
+    ScorerSpec("json_schema_valid", "binary", (0, 1), _per_item(_schema_scorer), "output is valid against the item's schema"),
+    ScorerSpec(
+        "required_fields", "binary", (0, 1), _per_item(_required_scorer),
+        "output JSON has params.fields (default: the schema's required fields)",
+    ),
+    ScorerSpec("field_match", "continuous", (0, 1), _per_item(_field_scorer), "share of the item's expected fields matched"),
+    ScorerSpec("semantic_similarity", "continuous", (0, 1), _semantic_batch, "embedding cosine of output and ideal"),
+):
+    register_scorer(_spec)
+
+
+def dimensions_from_card(golden: GoldenSet) -> list[Dimension]:
+    """The dimensions declared in a golden set's card.
+
+    Args:
+        golden: the golden set.
+
+    Returns:
+        The dimensions, in card order.
+
+    Raises:
+        GoldenSetError: the card declares none, or a dimension is malformed.
+    """
+    specs = golden.card.get("dimensions")
+    if not specs:
+        raise GoldenSetError(
+            "The card declares no 'dimensions'; add a list of {name, scorer} or pass dimensions=.",
+            path=golden.path / "card.yaml",
+            field="dimensions",
+        )
+    _load_plugins()
+    return [Dimension.from_spec(s, source=golden.path / "card.yaml") for s in specs]
+
+
+@dataclass
+class ScoringContext:
+    """What stateful scorers need: the golden set, an embedder, a judge client."""
+
+    golden: GoldenSet
+    embedder: Any = None
+    judge_client: Any = None
+    run_manifest: Mapping[str, Any] = field(default_factory=dict)
+
+
+def score_outputs(
+    golden: GoldenSet,
+    outputs: Mapping[str, str | None],
+    dimensions: Iterable[Dimension],
+    *,
+    run_id: str,
+    embedder: Any = None,
+    judge_client: Any = None,
+    run_manifest: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Score a mapping of item id -> output on each dimension.
+
+    Items of the golden set with no entry in ``outputs`` are unscored with
+    reason ``no_output``; ids in ``outputs`` that are not in the golden set
+    are an error.
+
+    Args:
+        golden: the golden set.
+        outputs: item id -> output text (None when the generation failed).
+        dimensions: the dimensions to score.
+        run_id: written in the ``run_id`` column.
+        embedder: injected embedder for semantic dimensions.
+        judge_client: injected client for judge dimensions.
+        run_manifest: the run's manifest (judge scorers read the evaluated model).
+
+    Returns:
+        The long score table (:data:`SCORE_COLUMNS`).
+
+    Raises:
+        ConfigError: ``outputs`` has ids that are not in the golden set.
+    """
+    unknown = set(outputs) - set(golden.by_id)
+    if unknown:
+        raise ConfigError(
+            f"{len(unknown)} output id(s) are not in golden set {golden.name!r}: {sorted(unknown)[:5]}."
+        )
+    ctx = ScoringContext(golden, embedder=embedder, judge_client=judge_client, run_manifest=run_manifest or {})
+    rows: list[dict[str, Any]] = []
+    for dim in dimensions:
+        spec = get_scorer(dim.scorer)
+        items = [item for item in golden.items if dim.applies(item)]
+        if not items:
+            continue
+        outs = [outputs.get(item["id"]) for item in items]
+        scores = spec.batch(items, outs, dim, ctx)
+        lo, hi = _scale(spec, dim, scores)
+        for item, score in zip(items, scores, strict=True):
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "item_id": item["id"],
+                    "dimension": dim.name,
+                    "value": float(score.value),
+                    "kind": score.kind,
+                    "scale_min": lo,
+                    "scale_max": hi,
+                    "unscored_reason": score.reason,
+                    "failure": score.failure,
+                    "detail": score.explanation,
+                    "stratum": item["stratum"],
+                    "group": item.get("group"),
+                    "gating": dim.gating,
+                }
+            )
+    return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+def _scale(spec: ScorerSpec, dim: Dimension, scores: Sequence[Score]) -> tuple[float, float]:
+    for s in scores:
+        scale = s.metadata.get("scale") if s.metadata else None
+        if scale:
+            return float(scale[0]), float(scale[1])
+    return float(spec.scale[0]), float(spec.scale[1])
+
+
+def score_run(
+    run: Any,
+    golden: GoldenSet,
+    dimensions: Iterable[Dimension] | None = None,
+    *,
+    embedder: Any = None,
+    judge_client: Any = None,
+    write: bool = True,
+    check_version: bool = True,
+) -> pd.DataFrame:
+    """Score a run on every dimension and write the table beside it.
+
+    Args:
+        run: a :class:`~evaltools.runs.Run` or a run folder path.
+        golden: the golden set the run answered.
+        dimensions: what to score (default: the card's dimensions).
+        embedder: injected embedder for semantic dimensions.
+        judge_client: injected client for judge dimensions.
+        write: write ``scores.jsonl`` into the run folder (atomically).
+        check_version: refuse a run made against another version of the golden set.
+
+    Returns:
+        The long score table: one row per (item, dimension), columns
+        :data:`SCORE_COLUMNS`. Items whose generation failed are unscored
+        (``no_output``), never 0.
+
+    Raises:
+        VersionMismatchError: the run's golden version differs from ``golden.version``.
+    """
+    from ..runs import load_run
+
+    if isinstance(run, str | Path):
+        run = load_run(run)
+    manifest = run.manifest
+    if check_version and manifest.get("golden_version") not in (None, golden.version):
+        raise VersionMismatchError(
+            f"Run {run.id!r} was made against golden set version {manifest.get('golden_version')!r}, "
+            f"but {golden.name!r} is now version {golden.version!r}. Regenerate the run or load the matching "
+            "golden set (pass check_version=False to score anyway).",
+            path=Path(run.path) / "manifest.json",
+            field="golden_version",
+        )
+    frame = run.outputs
+    outputs: dict[str, str | None] = {}
+    for rid, out in zip(frame["id"], frame["output"], strict=True):
+        outputs[str(rid)] = None if out is None or (isinstance(out, float) and math.isnan(out)) else str(out)
+    dims = list(dimensions) if dimensions is not None else dimensions_from_card(golden)
+    table = score_outputs(
+        golden, outputs, dims, run_id=run.id, embedder=embedder, judge_client=judge_client, run_manifest=manifest
+    )
+    if write:
+        atomic_write_jsonl(Path(run.path) / SCORES_FILE, table.to_dict(orient="records"))
+    return table
+
+
+def read_scores(*paths: str | Path) -> pd.DataFrame:
+    """Read score tables written by :func:`score_run` and concatenate them.
+
+    Args:
+        paths: run folders or ``scores.jsonl`` files.
+
+    Returns:
+        The concatenated long table.
+
+    Raises:
+        RunError: a path has no score table (score the run first).
+    """
+    from ..errors import RunError
+
+    frames = []
+    for p in paths:
+        p = Path(p)
+        f = p / SCORES_FILE if p.is_dir() else p
+        if not f.exists():
+            raise RunError(f"No score table at {f}. Score the run first: evaltools score {p}.", path=f)
+        df = pd.read_json(f, lines=True, dtype={"item_id": str, "run_id": str, "group": object})
+        frames.append(df.reindex(columns=SCORE_COLUMNS))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
+
+
+def summarize_scores(table: pd.DataFrame, *, by: Sequence[str] = ("run_id", "dimension")) -> pd.DataFrame:
+    """Headline numbers per run and dimension (no inference; see :mod:`evaltools.stats` for intervals).
+
+    Args:
+        table: a long score table.
+        by: grouping columns.
+
+    Returns:
+        One row per group: ``n`` items, ``n_scored``, ``mean`` of scored
+        values (NaN when none is scored), ``n_failed`` (items with a failure
+        mode) and ``n_unscored``.
+
+    Examples:
+        >>> t = pd.DataFrame({"run_id": "r", "dimension": "d", "value": [1.0, 0.0, float("nan")],
+        ...                   "failure": [None, "invalid_json", None]})
+        >>> summarize_scores(t)[["n", "n_scored", "mean", "n_failed", "n_unscored"]].iloc[0].tolist()
+        [3, 2, 0.5, 1, 1]
+    """
+    g = table.groupby(list(by), sort=False, dropna=False)
+    out = g.agg(
+        n=("value", "size"),
+        n_scored=("value", "count"),
+        mean=("value", "mean"),
+        n_failed=("failure", "count"),
+    ).reset_index()
+    out["n_unscored"] = out["n"] - out["n_scored"]
+    return out
