@@ -1,0 +1,114 @@
+"""Reproduce the published PandaLM agreement figures (Wang et al., ICLR 2024, arXiv:2306.05087).
+
+Data: ../shared/data/pandalm (see its README). 999 pairwise items, three human
+annotators and two LLM judges; labels 0 = tie, 1 = response1 better,
+2 = response2 better. Gold = majority vote of the annotators; a judge reply
+"garbage" is unscored and, as in the published table, counted as a tie.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaltools.calibration import calibrate
+from evaltools.calibration_pairwise import length_bias
+
+_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("EVALTOOLS_SHARED_DATA", _DEFAULT)) / "pandalm"
+
+pytestmark = pytest.mark.skipif(
+    not (DATA / "testset-v1.json").exists(),
+    reason=f"PandaLM public data not found at {DATA} (set EVALTOOLS_SHARED_DATA to the shared data folder)",
+)
+
+GPT_CODES = {"1": 1.0, "2": 2.0, "Tie": 0.0, "garbage": np.nan}
+
+
+@pytest.fixture(scope="module")
+def pandalm() -> pd.DataFrame:
+    items = pd.DataFrame(json.loads((DATA / "testset-v1.json").read_text()))
+    gpt = pd.DataFrame(json.loads((DATA / "gpt-3.5-turbo-testset-v1.json").read_text()))
+    panda = pd.DataFrame(json.loads((DATA / "pandalm-7b-testset-v1.json").read_text()))
+    frame = items.merge(gpt[["idx", "gpt_result"]], on="idx", validate="one_to_one")
+    frame = frame.merge(panda[["idx", "pandalm_result"]], on="idx", validate="one_to_one")
+    frame["gpt"] = frame["gpt_result"].map(GPT_CODES)
+    frame["pandalm"] = frame["pandalm_result"].astype(float)
+    assert len(frame) == 999
+    return frame
+
+
+def _humans(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[["annotator1", "annotator2", "annotator3"]].astype(float)
+
+
+def test_annotator_kappas_and_gold_counts(pandalm: pd.DataFrame) -> None:
+    res = calibrate(pandalm["gpt"], _humans(pandalm), scale=[0, 1, 2], level="nominal", unscored_as=0, n_resamples=500)
+    dim = res["score"]
+    kappas = {(r.annotator_a, r.annotator_b): r.kappa for r in dim.human_pairwise.itertuples()}
+    # Published: 0.85 / 0.88 / 0.86
+    assert round(kappas[("annotator1", "annotator2")], 2) == 0.85
+    assert round(kappas[("annotator1", "annotator3")], 2) == 0.88
+    assert round(kappas[("annotator2", "annotator3")], 2) == 0.86
+    # Gold (majority) label counts 0 / 1 / 2 = 105 / 422 / 472; no three-way ties.
+    assert dim.confusion.sum(axis=1).tolist() == [105, 422, 472]
+    assert dim.n_no_consensus == 0
+    assert dim.n_multi_labelled == 999
+
+
+@pytest.mark.parametrize(
+    ("judge", "published"),
+    [
+        ("gpt", (71.07, 58.79, 57.36, 57.55)),
+        ("pandalm", (66.77, 57.38, 57.50, 57.43)),
+    ],
+)
+def test_judge_accuracy_and_macro_prf(pandalm: pd.DataFrame, judge: str, published: tuple[float, ...]) -> None:
+    dim = calibrate(pandalm[judge], _humans(pandalm), scale=[0, 1, 2], level="nominal", unscored_as=0, n_resamples=500)[
+        "score"
+    ]
+    got = tuple(
+        round(100 * e.value, 2) for e in (dim.raw_agreement, dim.macro_precision, dim.macro_recall, dim.macro_f1)
+    )
+    assert got == published
+    assert dim.n_paired == 999
+    # Neither judge reaches the annotators' own agreement (the ceiling).
+    assert dim.alpha.value < dim.human_alpha.value
+    assert dim.verdict == "not_trusted"
+
+
+def test_gpt_garbage_replies_are_reported_as_unscored(pandalm: pd.DataFrame) -> None:
+    as_tie = calibrate(
+        pandalm["gpt"], _humans(pandalm), scale=[0, 1, 2], level="nominal", unscored_as=0, n_resamples=200
+    )
+    left_out = calibrate(pandalm["gpt"], _humans(pandalm), scale=[0, 1, 2], level="nominal", n_resamples=200)
+    assert as_tie["score"].n_judge_unscored == 25
+    assert left_out["score"].n_judge_unscored == 25
+    assert left_out["score"].n_paired == 974
+    # 25 of 999 unscored (2.5%) is under the 10% limit, so it is not a reason by itself.
+    assert not [r for r in left_out["score"].reasons if "no score" in r]
+
+
+def test_length_bias_on_real_pairs_matches_a_direct_count(pandalm: pd.DataFrame) -> None:
+    gold = _humans(pandalm).mode(axis=1)[0]
+    prefs = {0.0: "tie", 1.0: "A", 2.0: "B"}
+    judge = pandalm["gpt"].map(prefs)
+    # Six responses are JSON booleans in the file (the model answered "True"); length_bias wants text.
+    r1, r2 = pandalm["response1"].map(str), pandalm["response2"].map(str)
+    with pytest.raises(ValueError, match="Got True at position"):
+        length_bias(judge, pandalm["response1"], pandalm["response2"])
+    res = length_bias(judge, r1, r2, human=gold.map(prefs), groups=pandalm["instruction"])
+    dlen = r1.str.len() - r2.str.len()
+    longer = np.where(dlen > 0, 1.0, 2.0)
+    eligible = (dlen.abs() > 30) & pandalm["gpt"].isin([1.0, 2.0])
+    assert res.n_eligible == int(eligible.sum())
+    assert res.prob_prefer_longer.value == pytest.approx(float((pandalm["gpt"][eligible] == longer[eligible]).mean()))
+    human_ok = (dlen.abs() > 30) & gold.isin([1.0, 2.0])
+    assert res.human_prob_prefer_longer.value == pytest.approx(float((gold[human_ok] == longer[human_ok]).mean()))
+    assert res.n_logit == int(pandalm["gpt"].isin([1.0, 2.0]).sum())
+    assert np.isfinite(res.length_coef) and res.length_ci[0] < res.length_coef < res.length_ci[1]
