@@ -1,0 +1,508 @@
+"""The gate's decision: verdict types and the rule applied to a Comparison."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaltools.errors import ConfigError
+from evaltools.stats._compare import compare_paired, pair_tables
+from evaltools.stats._estimate import StratifiedEstimate, check_shares, stratified_mean
+from evaltools.stats._results import Comparison, PairedResult, PairedScores
+from evaltools.stats._validate import SeedLike, check_int, check_positive, check_probability, resolve_seed
+
+EXIT_PASS = 0
+"""Exit code of a PASS."""
+EXIT_ERROR = 2
+"""Exit code of a usage or input error (argparse's own code for bad usage)."""
+EXIT_NEEDS_REVIEW = 3
+"""Exit code of NEEDS_REVIEW."""
+EXIT_BLOCK = 4
+"""Exit code of BLOCK (1 is left to Python's uncaught exceptions, so a crash never reads as a verdict)."""
+
+
+class Verdict(StrEnum):
+    """The gate's three outcomes, from best to worst."""
+
+    PASS = "PASS"
+    NEEDS_REVIEW = "NEEDS_REVIEW"
+    BLOCK = "BLOCK"
+
+    @property
+    def exit_code(self) -> int:
+        """The process exit code of this verdict."""
+        return {"PASS": EXIT_PASS, "NEEDS_REVIEW": EXIT_NEEDS_REVIEW, "BLOCK": EXIT_BLOCK}[self.value]
+
+    @property
+    def severity(self) -> int:
+        """0 for PASS, 1 for NEEDS_REVIEW, 2 for BLOCK."""
+        return ("PASS", "NEEDS_REVIEW", "BLOCK").index(self.value)
+
+
+def pct(value: float, digits: int = 1) -> str:
+    """A share of the scale as a signed percentage ("-3.2%"); "n/a" for NaN."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{100 * value:+.{digits}f}%".replace("+0.0%", "0.0%").replace("-0.0%", "0.0%")
+
+
+def _pvalue(p: float) -> str:
+    """``"= 0.035"`` or ``"< 0.001"``, to follow "p "."""
+    if not math.isfinite(p):
+        return "= n/a"
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionVerdict:
+    """The gate's verdict on one dimension, with its reasons."""
+
+    dimension: str
+    """The score dimension."""
+    verdict: Verdict
+    """PASS, NEEDS_REVIEW or BLOCK."""
+    gating: bool
+    """Whether the dimension gates a merge (as configured; untrusted ones included)."""
+    trusted: bool
+    """False when the dimension's judge is flagged untrusted (it cannot PASS or BLOCK)."""
+    result: PairedResult
+    """The overall paired result the verdict rests on."""
+    reasons: tuple[str, ...]
+    """Plain-words reasons, most important first."""
+    certified_margin: float
+    """Drop (share of the scale) ruled out by the one-sided lower bound: ``max(0, -lower)``;
+    NaN when the row has no bound."""
+
+    @property
+    def message(self) -> str:
+        """The verdict and its reasons in one line."""
+        return f"{self.verdict.value}: " + "; ".join(self.reasons)
+
+
+def _mde_sentence(r: PairedResult, tolerance: float) -> str:
+    mde = r.scaled(r.mde)
+    if math.isfinite(mde):
+        detect = f"this set (n = {r.n}) detects changes of {100 * mde:.1f}% of the scale or more (80% power)"
+    elif r.status == "no_discordant" or (r.kind == "binary" and r.discordance == r.discordance):
+        detect = f"the MDE is unknown with {r.n_worse + r.n_better} discordant items out of {r.n}"
+    else:
+        detect = "the MDE is unknown (no variation in the differences)"
+    if r.n_for_tolerance is not None and tolerance > 0:
+        return f"{detect}; detecting {100 * tolerance:g}% needs about {r.n_for_tolerance:,} items"
+    return detect
+
+
+def _decide_dimension(
+    r: PairedResult,
+    strata_rows: list[PairedResult],
+    *,
+    gating: bool,
+    trusted: bool,
+    tolerance: float,
+    margin: float,
+    level: int,
+) -> DimensionVerdict:
+    eff, lower = r.scaled(r.effect), r.scaled(r.ni_lower)
+    interval = f"{level}% CI {pct(r.scaled(r.ci_low))} to {pct(r.scaled(r.ci_high))}"
+    certified = max(0.0, -lower) if math.isfinite(lower) else math.nan
+    adj = "Holm" if r.family == "holm" else "BH"
+
+    def verdict(v: Verdict, reasons: list[str]) -> DimensionVerdict:
+        return DimensionVerdict(r.dimension, v, gating, trusted, r, tuple(reasons), certified)
+
+    if not r.usable:
+        reasons = [f"cannot be tested: {r.note}"]
+        if not trusted:
+            reasons.append("its judge is not calibrated (untrusted)")
+        return verdict(Verdict.NEEDS_REVIEW, reasons)
+    if r.gating and r.regressed:
+        return verdict(
+            Verdict.BLOCK,
+            [f"regression shown: {pct(eff)} of the scale ({interval}), Holm-adjusted p {_pvalue(r.pvalue_adjusted)}"],
+        )
+    review: list[str] = []
+    if r.regressed:
+        who = "an untrusted judge" if not trusted else "a non-gating dimension"
+        review.append(
+            f"regression shown on {who}: {pct(eff)} of the scale ({interval}), "
+            f"{adj}-adjusted p {_pvalue(r.pvalue_adjusted)}"
+        )
+    elif eff <= -tolerance + 1e-12 and tolerance > 0:
+        review.append(
+            f"observed drop of {100 * -eff:.1f}% of the scale (tolerance {100 * tolerance:g}%) is not statistically "
+            f"shown (p {_pvalue(r.pvalue)}, {interval}); {_mde_sentence(r, tolerance)}"
+        )
+    if r.gating and not lower > -margin:
+        review.append(
+            f"cannot rule out a drop of {100 * margin:g}% (one-sided {level}% lower bound {pct(lower)}): "
+            f"{_mde_sentence(r, tolerance)}"
+        )
+    if r.gating:
+        review.extend(
+            f"stratum {s.stratum!r} regressed: {pct(s.scaled(s.effect))} of the scale "
+            f"(BH-adjusted p {_pvalue(s.pvalue_adjusted)}, n = {s.n})"
+            for s in strata_rows
+            if s.regressed
+        )
+    if not trusted:
+        review.append("its judge is not calibrated (untrusted): reported, but it cannot pass on its own")
+    info = ["no discordant items: the variants agreed on every item"] if r.status == "no_discordant" else []
+    if review:
+        return verdict(Verdict.NEEDS_REVIEW, review + info)
+    if r.gating:
+        text = (
+            f"non-inferior: one-sided {level}% lower bound {pct(lower)} is above -{100 * margin:g}% "
+            f"(certified: no worse than {100 * certified:.1f}% of the scale); effect {pct(eff)} ({interval})"
+        )
+    else:
+        text = f"not gating; no drop of {100 * tolerance:g}% or more observed (effect {pct(eff)}, {interval})"
+    return verdict(Verdict.PASS, [text, *info])
+
+
+def decide(
+    comparison: Comparison,
+    *,
+    configured_gating: Mapping[str, bool],
+    untrusted: frozenset[str],
+) -> tuple[Verdict, tuple[DimensionVerdict, ...], str]:
+    """Apply the gate rule to a comparison (see the package docstring)."""
+    level = round(100 * (1 - comparison.alpha))
+    dims = []
+    for r in comparison.overall:
+        strata_rows = [s for s in comparison.by_stratum if s.dimension == r.dimension]
+        dims.append(
+            _decide_dimension(
+                r,
+                strata_rows,
+                gating=configured_gating.get(r.dimension, r.gating),
+                trusted=r.dimension not in untrusted,
+                tolerance=comparison.tolerance,
+                margin=comparison.margin,
+                level=level,
+            )
+        )
+    worst = max((d.verdict for d in dims), key=lambda v: v.severity, default=Verdict.NEEDS_REVIEW)
+    trusted_gating = [d for d in dims if d.gating and d.trusted]
+    if worst is Verdict.BLOCK:
+        blocked = ", ".join(d.dimension for d in dims if d.verdict is Verdict.BLOCK)
+        summary = f"BLOCK: a regression is shown on {blocked}"
+    elif not trusted_gating:
+        worst = Verdict.NEEDS_REVIEW
+        summary = "NEEDS_REVIEW: no trusted gating dimension, so nothing certifies this change"
+    elif worst is Verdict.NEEDS_REVIEW:
+        names = [d.dimension for d in dims if d.verdict is Verdict.NEEDS_REVIEW]
+        summary = f"NEEDS_REVIEW: {len(names)} of {len(dims)} dimensions need a human look ({', '.join(names)})"
+    else:
+        summary = (
+            f"PASS: every gating dimension is non-inferior within {100 * comparison.margin:g}% of its scale "
+            "and no dimension dropped by the tolerance"
+        )
+    return worst, tuple(dims), summary
+
+
+@dataclass(frozen=True, slots=True)
+class ProductionEstimate:
+    """Golden-set and production-weighted (post-stratified) numbers for one dimension."""
+
+    dimension: str
+    """The score dimension."""
+    baseline: StratifiedEstimate
+    """Baseline mean, raw and post-stratified."""
+    candidate: StratifiedEstimate
+    """Candidate mean, raw and post-stratified."""
+    effect: StratifiedEstimate
+    """Paired difference (candidate - baseline), raw and post-stratified, with its interval."""
+
+
+def _post_stratified(
+    values: np.ndarray,
+    kind: str,
+    shares: Mapping[str, float],
+    alpha: float,
+    *,
+    strata: Any,
+    label: Any,
+    n_unscored: Any,
+) -> StratifiedEstimate:
+    return stratified_mean(
+        values,
+        strata,
+        shares,
+        label=str(label),
+        kind=kind,
+        alpha=alpha,
+        ci_method="satterthwaite",
+        n_unscored=int(n_unscored),
+    )
+
+
+def production_estimates(comparison: Comparison, shares: Mapping[str, float]) -> tuple[ProductionEstimate, ...]:
+    """Post-stratify each dimension's baseline, candidate and paired effect."""
+    out = []
+    alpha = comparison.alpha
+    for p in comparison.paired:
+        if p.strata is None:
+            raise ConfigError("production_shares needs a 'stratum' column in the score tables.")
+        keep = ~(np.isnan(p.baseline) | np.isnan(p.candidate))
+        pieces = {"strata": p.strata[keep], "label": p.dimension, "n_unscored": int((~keep).sum())}
+        base, cand = p.baseline[keep], p.candidate[keep]
+        out.append(
+            ProductionEstimate(
+                dimension=p.dimension,
+                baseline=_post_stratified(base, p.kind, shares, alpha, **pieces),
+                candidate=_post_stratified(cand, p.kind, shares, alpha, **pieces),
+                effect=_post_stratified(cand - base, "difference", shares, alpha, **pieces),
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """The gate's verdict overall and per dimension, with CI-friendly renderings."""
+
+    verdict: Verdict
+    """The overall verdict: the worst dimension verdict (NEEDS_REVIEW when
+    no trusted gating dimension exists)."""
+    summary: str
+    """One line saying why."""
+    dimensions: tuple[DimensionVerdict, ...]
+    """One verdict per dimension, in table order."""
+    comparison: Comparison
+    """The statistics the verdicts rest on."""
+    untrusted: frozenset[str]
+    """Dimensions flagged untrusted (their judge failed calibration)."""
+    production: tuple[ProductionEstimate, ...] | None = None
+    """Post-stratified numbers when production shares were given."""
+    production_shares: tuple[tuple[str, float], ...] | None = None
+    """The production shares used."""
+
+    @property
+    def exit_code(self) -> int:
+        """Process exit code: 0 PASS, 3 NEEDS_REVIEW, 4 BLOCK."""
+        return self.verdict.exit_code
+
+    @property
+    def tolerance(self) -> float:
+        """Drop (share of the scale) that needs review."""
+        return self.comparison.tolerance
+
+    @property
+    def margin(self) -> float:
+        """Non-inferiority margin (share of the scale) a gating dimension must certify to PASS."""
+        return self.comparison.margin
+
+    def get(self, dimension: str) -> DimensionVerdict:
+        """The verdict of ``dimension``.
+
+        Raises:
+            ConfigError: unknown dimension; the message lists the valid ones.
+        """
+        for d in self.dimensions:
+            if d.dimension == dimension:
+                return d
+        raise ConfigError(
+            f"Unknown dimension {dimension!r}. Valid dimensions: {', '.join(d.dimension for d in self.dimensions)}."
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per dimension: verdict, effect and bounds as shares of the scale, reasons."""
+        rows = []
+        for d in self.dimensions:
+            r = d.result
+            rows.append(
+                {
+                    "dimension": d.dimension,
+                    "verdict": d.verdict.value,
+                    "gating": d.gating,
+                    "trusted": d.trusted,
+                    "kind": r.kind,
+                    "n": r.n,
+                    "n_unscored": r.n_unscored,
+                    "effect_scaled": r.scaled(r.effect),
+                    "ci_low_scaled": r.scaled(r.ci_low),
+                    "ci_high_scaled": r.scaled(r.ci_high),
+                    "ni_lower_scaled": r.scaled(r.ni_lower),
+                    "pvalue": r.pvalue,
+                    "pvalue_adjusted": r.pvalue_adjusted,
+                    "family": r.family,
+                    "mde_scaled": r.scaled(r.mde),
+                    "n_for_tolerance": r.n_for_tolerance,
+                    "certified_margin": d.certified_margin,
+                    "reasons": "; ".join(d.reasons),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def to_markdown(self, report_url: str | None = None, *, max_items: int = 10) -> str:
+        """Markdown summary for a PR comment or ``$GITHUB_STEP_SUMMARY``.
+
+        Args:
+            report_url: URL of the HTML report; worst items link to
+                ``report_url#item-<id>`` when given.
+            max_items: how many worst regressed items to list.
+
+        Returns:
+            The Markdown text.
+        """
+        from evaltools.gate._render import gate_markdown
+
+        return gate_markdown(self, report_url=report_url, max_items=max_items)
+
+    def to_junit_xml(self) -> str:
+        """JUnit XML with one test case per dimension.
+
+        BLOCK is a ``<failure type="regression">``; NEEDS_REVIEW is a
+        ``<failure type="needs_review">`` (a review is required, so it must
+        not look green); PASS is a passing case whose ``<system-out>`` holds
+        the certified margin. The suite's properties carry the overall verdict.
+
+        Returns:
+            The XML document as a string.
+        """
+        from evaltools.gate._render import gate_junit
+
+        return gate_junit(self)
+
+    def _repr_html_(self) -> str:
+        from evaltools.gate._render import gate_html
+
+        return gate_html(self)
+
+
+def _check_untrusted(untrusted: Iterable[str] | None) -> frozenset[str]:
+    if untrusted is None:
+        return frozenset()
+    if isinstance(untrusted, str):
+        raise ConfigError("The 'untrusted' parameter of gate must be a collection of dimension names, not a str.")
+    return frozenset(str(u) for u in untrusted)
+
+
+def prepare(paired: list[PairedScores], untrusted: frozenset[str]) -> tuple[list[PairedScores], dict[str, bool]]:
+    """Drop untrusted dimensions from the gating (Holm) family; keep the configured flags."""
+    configured = {p.dimension: p.gating for p in paired}
+    return [dataclasses.replace(p, gating=p.gating and p.dimension not in untrusted) for p in paired], configured
+
+
+def build_result(
+    comparison: Comparison,
+    configured: Mapping[str, bool],
+    untrusted: frozenset[str],
+    production_shares: Mapping[str, float] | None,
+) -> GateResult:
+    """Decide and wrap a comparison into a :class:`GateResult`."""
+    verdict, dims, summary = decide(comparison, configured_gating=configured, untrusted=untrusted)
+    production = shares = None
+    if production_shares is not None:
+        checked = check_shares(production_shares, "gate")
+        production = production_estimates(comparison, checked)
+        shares = tuple(checked.items())
+    return GateResult(verdict, summary, dims, comparison, untrusted, production, shares)
+
+
+def gate(
+    baseline_scores: pd.DataFrame,
+    candidate_scores: pd.DataFrame,
+    *,
+    gating: Iterable[str] | None = None,
+    untrusted: Iterable[str] | None = None,
+    alpha: float = 0.05,
+    tolerance: float = 0.01,
+    margin: float | None = None,
+    production_shares: Mapping[str, float] | None = None,
+    rng: SeedLike = 0,
+    n_resamples: int = 10_000,
+    min_items: int = 10,
+) -> GateResult:
+    """Decide whether a candidate run may replace the baseline: PASS, NEEDS_REVIEW or BLOCK.
+
+    The rule (STATS.md 1.5, "Recommended gate design"), per dimension, with
+    effects as shares of the scale range (so 1 % means 0.04 points on 1-5):
+
+    * **BLOCK**: a gating dimension regressed and it is statistically shown
+      (Holm-adjusted p <= alpha across the gating dimensions, effect < 0).
+    * **NEEDS_REVIEW**: the dimension cannot be tested (too few items); or an
+      observed drop of at least ``tolerance`` is not shown; or (gating
+      dimensions) the one-sided ``1 - alpha`` lower bound does not rule out a
+      drop of ``margin`` (the set is too small to certify it); or a stratum
+      regressed (BH-adjusted); or a regression is shown on a non-gating or
+      untrusted dimension; or the dimension is untrusted. The reason states
+      the MDE and how many items it would take to detect ``tolerance``.
+    * **PASS**: otherwise; for a gating dimension, the lower bound is above
+      ``-margin`` (non-inferiority certified, the margin is reported).
+
+    The overall verdict is the worst dimension verdict, and NEEDS_REVIEW when
+    no trusted gating dimension exists.
+
+    Args:
+        baseline_scores: long score table of the baseline run.
+        candidate_scores: long score table of the candidate run.
+        gating: dimensions that gate (None: the tables' ``gating`` column,
+            or all dimensions when absent).
+        untrusted: dimensions whose judge failed calibration: reported, never
+            PASS, never BLOCK, and left out of the Holm family. Names not in
+            the tables are ignored.
+        alpha: significance level.
+        tolerance: drop that needs a review, share of the scale (0.01 = 1 %).
+        margin: non-inferiority margin to certify for PASS, share of the
+            scale; None means ``tolerance``.
+        production_shares: stratum -> production share; adds post-stratified
+            (production-weighted) baseline, candidate and effect estimates.
+        rng: seed or Generator for the bootstrap (recorded).
+        n_resamples: bootstrap resamples per cell.
+        min_items: fewest paired items for a dimension to be tested.
+
+    Returns:
+        A :class:`GateResult`; ``exit_code`` is 0 (PASS), 3 (NEEDS_REVIEW) or
+        4 (BLOCK).
+
+    Raises:
+        UnmatchedItemsError: the runs do not pair by (item, dimension).
+        InputError: a malformed score table.
+        ConfigError: a parameter out of range.
+
+    Examples:
+        >>> import pandas as pd
+        >>> def table(run, values):
+        ...     return pd.DataFrame({"run_id": run, "item_id": [f"q{i}" for i in range(len(values))],
+        ...         "dimension": "correct", "value": values, "kind": "binary",
+        ...         "scale_min": 0.0, "scale_max": 1.0})
+        >>> base = table("A", [1.0] * 250 + [0.0] * 50)
+        >>> cand = table("B", [1.0] * 220 + [0.0] * 80)  # 30 items lost, none gained
+        >>> result = gate(base, cand)
+        >>> result.verdict.value, result.exit_code
+        ('BLOCK', 4)
+        >>> gate(base, base, margin=0.03).verdict.value  # identical runs certify a 3% margin
+        'PASS'
+    """
+    func = "gate"
+    alpha = check_probability(alpha, "alpha", func)
+    tolerance = check_positive(tolerance, "tolerance", func, allow_zero=True)
+    margin = tolerance if margin is None else check_positive(margin, "margin", func, allow_zero=True)
+    n_resamples = check_int(n_resamples, "n_resamples", func, minimum=100)
+    min_items = check_int(min_items, "min_items", func, minimum=2)
+    untrusted_set = _check_untrusted(untrusted)
+    if production_shares is not None:
+        check_shares(production_shares, func)
+    seed = resolve_seed(rng, func)
+    paired, base_run, cand_run = pair_tables(baseline_scores, candidate_scores, gating=gating, func=func)
+    paired, configured = prepare(paired, untrusted_set)
+    comparison = compare_paired(
+        paired,
+        baseline_run=base_run,
+        candidate_run=cand_run,
+        alpha=alpha,
+        tolerance=tolerance,
+        margin=margin,
+        n_resamples=n_resamples,
+        seed=seed,
+        min_items=min_items,
+    )
+    return build_result(comparison, configured, untrusted_set, production_shares)

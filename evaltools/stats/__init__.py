@@ -1,0 +1,38 @@
+"""Paired statistics for comparing two runs on a golden set.
+
+Paired tests per score kind with clustered standard errors, Holm and
+Benjamini-Hochberg corrections, power and minimum detectable effect,
+post-stratified estimates and Wilson intervals. Methods: STATS.md; results
+are frozen dataclasses with ``to_frame()`` and an HTML view.
+"""
+
+from __future__ import annotations
+
+from evaltools.stats._compare import UnmatchedItemsError, compare
+from evaltools.stats._estimate import (
+    PostStratification,
+    ProportionEstimate,
+    StratifiedEstimate,
+    StratumEstimate,
+    post_stratify,
+    wilson_interval,
+)
+from evaltools.stats._power import mde, n_required, power
+from evaltools.stats._results import Comparison, PairedResult, PairedScores
+
+__all__ = [
+    "Comparison",
+    "PairedResult",
+    "PairedScores",
+    "PostStratification",
+    "ProportionEstimate",
+    "StratifiedEstimate",
+    "StratumEstimate",
+    "UnmatchedItemsError",
+    "compare",
+    "mde",
+    "n_required",
+    "post_stratify",
+    "power",
+    "wilson_interval",
+]

@@ -1,0 +1,477 @@
+"""Tests of evaltools.gate: verdict rule, renderings, noise floor, simulations, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaltools.errors import ConfigError
+from evaltools.gate import (
+    EXIT_BLOCK,
+    EXIT_ERROR,
+    EXIT_NEEDS_REVIEW,
+    EXIT_PASS,
+    Verdict,
+    aa_noise_floor,
+    add_gate_parser,
+    gate,
+    simulate_gate,
+)
+from evaltools.gate._cli import parse_shares, read_scores
+from evaltools.stats import UnmatchedItemsError
+
+N = 300
+
+
+def binary_pair(n_worse: int, n_better: int, *, n: int = N, base_rate: float = 0.85) -> tuple[np.ndarray, np.ndarray]:
+    """Baseline/candidate pass-fail vectors with exact discordant counts."""
+    n_pass = round(base_rate * n)
+    base = np.array([1.0] * n_pass + [0.0] * (n - n_pass))
+    cand = base.copy()
+    cand[:n_worse] = 0.0  # candidate fails items the baseline passed
+    cand[n_pass : n_pass + n_better] = 1.0  # and passes items the baseline failed
+    return base, cand
+
+
+def frame(
+    values,
+    *,
+    run: str,
+    dimension: str = "correct",
+    kind: str = "binary",
+    scale=(0.0, 1.0),
+    gating: bool = True,
+    strata=None,
+    ids=None,
+) -> pd.DataFrame:
+    n = len(values)
+    df = pd.DataFrame(
+        {
+            "run_id": run,
+            "item_id": ids or [f"q{i:03d}" for i in range(n)],
+            "dimension": dimension,
+            "value": np.asarray(values, dtype=float),
+            "kind": kind,
+            "scale_min": scale[0],
+            "scale_max": scale[1],
+            "gating": gating,
+        }
+    )
+    if strata is not None:
+        df["stratum"] = strata
+    return df
+
+
+def runs(*dims) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build (baseline, candidate) tables from (name, base, cand, kwargs) tuples."""
+    a = pd.concat([frame(b, run="A", dimension=name, **kw) for name, b, _, kw in dims], ignore_index=True)
+    c = pd.concat([frame(x, run="B", dimension=name, **kw) for name, _, x, kw in dims], ignore_index=True)
+    return a, c
+
+
+STRATA = ["common"] * 180 + ["edge"] * 75 + ["adversarial"] * 45
+
+
+# --------------------------------------------------------------------------- verdict rule
+
+
+def test_shown_regression_on_a_gating_dimension_blocks() -> None:
+    base, cand = binary_pair(30, 3)  # effect (3 - 30) / 300 = -0.09, exact McNemar p ~ 1e-6
+    ok_b, ok_c = binary_pair(4, 4)
+    a, b = runs(("correct", base, cand, {}), ("format", ok_b, ok_c, {}))
+    result = gate(a, b, margin=0.05)
+    assert result.verdict is Verdict.BLOCK and result.exit_code == EXIT_BLOCK == 4
+    d = result.get("correct")
+    assert d.verdict is Verdict.BLOCK and d.result.family == "holm"
+    assert "regression shown: -9.0% of the scale" in d.message and "Holm-adjusted p < 0.001" in d.message
+    assert "BLOCK" in result.summary and "correct" in result.summary
+
+
+def test_regression_on_a_non_gating_dimension_only_needs_review() -> None:
+    base, cand = binary_pair(30, 3)
+    ok_b, ok_c = binary_pair(2, 2)
+    a, b = runs(("tone", base, cand, {"gating": False}), ("correct", ok_b, ok_c, {}))
+    result = gate(a, b, margin=0.05)
+    tone = result.get("tone")
+    assert tone.verdict is Verdict.NEEDS_REVIEW and tone.result.family == "fdr_bh"
+    assert "regression shown on a non-gating dimension" in tone.message
+    assert result.verdict is Verdict.NEEDS_REVIEW and result.exit_code == EXIT_NEEDS_REVIEW == 3
+
+
+def test_an_unshown_drop_of_the_tolerance_needs_review_and_says_what_it_would_take() -> None:
+    base, cand = binary_pair(12, 6)  # observed -2 pp, exact p = 0.24: not shown
+    a, b = runs(("correct", base, cand, {}))
+    d = gate(a, b, tolerance=0.01, margin=0.10).get("correct")
+    assert d.verdict is Verdict.NEEDS_REVIEW
+    msg = d.message
+    assert "observed drop of 2.0% of the scale (tolerance 1%) is not statistically shown" in msg
+    # MDE at psi = 18/300 = 0.06 and the Connor n for 1 point at that discordance
+    assert f"detects changes of {100 * d.result.mde:.1f}% of the scale or more" in msg
+    assert f"detecting 1% needs about {d.result.n_for_tolerance:,} items" in msg
+    assert 4000 < d.result.n_for_tolerance < 5000  # Connor: (1.96 sqrt(.06) + .84 sqrt(.0599))^2 / 1e-4 ~ 4,700
+
+
+def test_pass_certifies_the_margin() -> None:
+    base, cand = binary_pair(3, 3)  # psi = 0.02, effect 0
+    a, b = runs(("correct", base, cand, {}))
+    result = gate(a, b, margin=0.03)
+    d = result.get("correct")
+    assert result.verdict is Verdict.PASS and result.exit_code == EXIT_PASS == 0
+    # Bonett-Price one-sided lower bound: -1.645 * sqrt((8/302) / 302) = -0.0154
+    assert d.certified_margin == pytest.approx(0.0154, abs=2e-4)
+    assert "certified: no worse than 1.5% of the scale" in d.message
+
+
+def test_set_too_small_to_certify_the_margin_needs_review() -> None:
+    base, cand = binary_pair(20, 20)  # psi = 0.133, effect 0: SE ~ 2.1 pp
+    a, b = runs(("correct", base, cand, {}))
+    d = gate(a, b, tolerance=0.01).get("correct")  # margin defaults to the tolerance (1%)
+    assert d.verdict is Verdict.NEEDS_REVIEW
+    assert "cannot rule out a drop of 1%" in d.message
+    assert "detecting 1% needs about" in d.message
+    assert gate(a, b, margin=0.05).get("correct").verdict is Verdict.PASS
+
+
+def test_tolerance_is_a_share_of_the_scale_range() -> None:
+    # 1-5 scale: 1% of the range is 0.04 points. 12 of 300 items drop one point -> -0.04 points = -1%.
+    base = np.full(N, 4.0)
+    cand = base.copy()
+    cand[:12] = 3.0
+    a, b = runs(("helpful", base, cand, {"kind": "ordinal", "scale": (1.0, 5.0), "gating": False}))
+    d = gate(a, b, tolerance=0.01, n_resamples=2000).get("helpful")
+    assert d.result.effect == pytest.approx(-0.04)
+    assert d.result.scaled(d.result.effect) == pytest.approx(-0.01)
+    assert "observed drop of 1.0% of the scale" in d.message or "regression shown" in d.message
+    cand[:12] = 4.0
+    cand[:9] = 3.0  # -0.03 points = -0.75% of the scale: below the tolerance
+    a, b = runs(("helpful", base, cand, {"kind": "ordinal", "scale": (1.0, 5.0), "gating": False}))
+    assert not any("observed drop" in r for r in gate(a, b, n_resamples=2000).get("helpful").reasons)
+
+
+def test_untrusted_dimension_never_passes_nor_blocks() -> None:
+    base, cand = binary_pair(30, 3)
+    ok_b, ok_c = binary_pair(2, 2)
+    a, b = runs(("judge_tone", base, cand, {}), ("correct", ok_b, ok_c, {}))
+    result = gate(a, b, margin=0.05, untrusted={"judge_tone", "not_in_the_tables"})
+    tone = result.get("judge_tone")
+    assert not tone.trusted and tone.gating  # configured gating, but out of the Holm family
+    assert tone.result.family == "fdr_bh"
+    assert tone.verdict is Verdict.NEEDS_REVIEW and "untrusted judge" in tone.message
+    assert result.get("correct").verdict is Verdict.PASS
+    assert result.verdict is Verdict.NEEDS_REVIEW
+    # an untrusted dimension with no change still cannot pass
+    a, b = runs(("judge_tone", ok_b, ok_c, {}), ("correct", ok_b, ok_c, {}))
+    tone = gate(a, b, margin=0.05, untrusted=["judge_tone"]).get("judge_tone")
+    assert tone.verdict is Verdict.NEEDS_REVIEW and "cannot pass on its own" in tone.message
+
+
+def test_no_trusted_gating_dimension_cannot_pass() -> None:
+    ok_b, ok_c = binary_pair(2, 2)
+    a, b = runs(("tone", ok_b, ok_c, {"gating": False}))
+    result = gate(a, b, margin=0.05)
+    assert result.get("tone").verdict is Verdict.PASS  # nothing wrong with the dimension itself
+    assert result.verdict is Verdict.NEEDS_REVIEW and "no trusted gating dimension" in result.summary
+
+
+def test_too_few_items_needs_review() -> None:
+    a, b = runs(("correct", [1.0] * 8, [0.0] * 8, {}))
+    result = gate(a, b)
+    d = result.get("correct")
+    assert d.verdict is Verdict.NEEDS_REVIEW and "cannot be tested: only 8 paired items" in d.message
+    assert math.isnan(d.certified_margin)
+
+
+def test_stratum_regression_reason_when_overall_is_not_shown() -> None:
+    # edge loses 7 items, common gains 5: overall -2/300, not shown; edge 7 vs 0 -> p = 0.016 (BH over 3 strata)
+    base = np.array([1.0] * 170 + [0.0] * 10 + [1.0] * 75 + [1.0] * 45)
+    cand = base.copy()
+    cand[170:175] = 1.0
+    cand[180:187] = 0.0
+    a, b = runs(("correct", base, cand, {"strata": STRATA}))
+    result = gate(a, b, margin=0.2)
+    d = result.get("correct")
+    edge = result.comparison.get("correct", "edge")
+    assert edge.regressed
+    assert d.verdict is Verdict.NEEDS_REVIEW and "stratum 'edge' regressed" in d.message
+
+
+def test_production_shares_add_post_stratified_estimates() -> None:
+    base, cand = binary_pair(6, 3)
+    a, b = runs(("correct", base, cand, {"strata": STRATA}))
+    result = gate(a, b, production_shares={"common": 0.7, "edge": 0.2, "adversarial": 0.1})
+    assert result.production is not None
+    pe = result.production[0]
+    assert pe.effect.raw_mean == pytest.approx(result.get("correct").result.effect)
+    assert pe.baseline.mean == pytest.approx(
+        0.7 * base[:180].mean() + 0.2 * base[180:255].mean() + 0.1 * base[255:].mean()
+    )
+    assert "Production-weighted" in result.to_markdown()
+    with pytest.raises(ConfigError, match="must sum to 1"):
+        gate(a, b, production_shares={"common": 0.7})
+    a2, b2 = runs(("correct", base, cand, {}))
+    with pytest.raises(ConfigError, match="stratum"):
+        gate(a2, b2, production_shares={"common": 1.0})
+
+
+def test_gate_validates_parameters_and_pairs() -> None:
+    base, cand = binary_pair(2, 2)
+    a, b = runs(("correct", base, cand, {}))
+    with pytest.raises(ConfigError, match="'margin' parameter of gate"):
+        gate(a, b, margin=-1)
+    with pytest.raises(ConfigError, match="not a str"):
+        gate(a, b, untrusted="correct")
+    with pytest.raises(UnmatchedItemsError, match="q299"):
+        gate(a, b.iloc[:-1])
+
+
+def test_exit_codes_are_distinct_constants() -> None:
+    codes = {EXIT_PASS, EXIT_NEEDS_REVIEW, EXIT_BLOCK, EXIT_ERROR}
+    assert len(codes) == 4 and 1 not in codes  # 1 stays the code of an uncaught exception
+    assert [v.exit_code for v in Verdict] == [0, 3, 4]
+
+
+# --------------------------------------------------------------------------- renderings
+
+
+@pytest.fixture(scope="module")
+def mixed_result():
+    rng = np.random.default_rng(3)
+    base, cand = binary_pair(30, 3)
+    h_base = rng.integers(2, 6, N).astype(float)
+    h_cand = np.clip(h_base + rng.choice([-1, 0, 0, 1], N), 1, 5)
+    a, b = runs(
+        ("correct", base, cand, {"strata": STRATA}),
+        ("help|ful", h_base, h_cand, {"kind": "ordinal", "scale": (1.0, 5.0), "strata": STRATA}),
+    )
+    a.loc[a.item_id == "q000", "item_id"] = "id with space/&"
+    b.loc[b.item_id == "q000", "item_id"] = "id with space/&"
+    return gate(a, b, margin=0.05, n_resamples=2000)
+
+
+def test_markdown_summary(mixed_result) -> None:
+    text = mixed_result.to_markdown(report_url="https://ci.example/r.html", max_items=3)
+    assert text.startswith("## evaltools gate: ❌ BLOCK")
+    assert "| ❌ | correct | yes | pass/fail | 300 | -9.0% |" in text
+    assert "help\\|ful" in text  # pipes escaped inside table cells
+    assert "[id with space/&](https://ci.example/r.html#item-id%20with%20space%2F%26)" in text
+    worst = text.split("### Worst regressed items")[1].split("<details>")[0]
+    assert worst.count("https://ci.example/r.html#item-") == 3
+    assert "By stratum (exploratory; Benjamini-Hochberg adjusted)" in text
+    assert "https://" not in mixed_result.to_markdown()  # no links without a report URL
+
+
+def test_junit_xml(mixed_result) -> None:
+    root = ET.fromstring(mixed_result.to_junit_xml())
+    suite = root.find("testsuite")
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["correct", "help|ful"]
+    assert cases[0].find("failure").get("type") == "regression"
+    props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert props["verdict"] == "BLOCK" and props["exit_code"] == "4"
+    helpful = mixed_result.get("help|ful")
+    failure = cases[1].find("failure")
+    if helpful.verdict is Verdict.PASS:
+        assert failure is None and cases[1].find("system-out") is not None
+    else:
+        assert failure.get("type") == ("needs_review" if helpful.verdict is Verdict.NEEDS_REVIEW else "regression")
+    assert suite.get("failures") == str(sum(d.verdict is not Verdict.PASS for d in mixed_result.dimensions))
+
+
+def test_frame_and_html(mixed_result) -> None:
+    df = mixed_result.to_frame()
+    assert list(df["dimension"]) == ["correct", "help|ful"]
+    assert df.loc[0, "verdict"] == "BLOCK" and df.loc[0, "effect_scaled"] == pytest.approx(-0.09)
+    assert "Gate: BLOCK" in mixed_result._repr_html_()
+
+
+# --------------------------------------------------------------------------- noise floor and simulations
+
+
+def test_aa_noise_floor_reports_rates_and_the_observed_gate() -> None:
+    # two runs of one variant: each item has its own pass probability, the runs draw independently
+    rng = np.random.default_rng(8)
+    p_item = np.where(rng.random(N) < 0.85, 0.97, 0.03)
+    a = (rng.random(N) < p_item).astype(float)
+    a2 = (rng.random(N) < p_item).astype(float)  # discordance ~ 2 * 0.97 * 0.03 = 6%
+    t1, t2 = runs(("correct", a, a2, {"strata": STRATA}))
+    floor = aa_noise_floor(t1, t2, margin=0.05, n_sim=100, rng=4)
+    assert floor.block_rate + floor.review_rate + floor.pass_rate == pytest.approx(1.0)
+    assert floor.block_rate <= 0.10
+    assert floor.observed.verdict in set(Verdict)
+    again = aa_noise_floor(t1, t2, margin=0.05, n_sim=100, rng=4)
+    assert again.block_rate == floor.block_rate and again.review_rate == floor.review_rate
+    text = floor.to_markdown()
+    assert "A/A noise floor" in text and "false BLOCK rate" in text and "## evaltools gate:" in text
+    assert list(floor.to_frame()["dimension"]) == ["correct"]
+    # with a 1% margin an unchanged 300-item set rarely certifies (SE ~ sqrt(0.06/300) = 1.4 pp, so the
+    # one-sided bound sits ~2.3 pp under the effect): most unchanged systems go to review
+    strict = aa_noise_floor(t1, t2, margin=0.01, n_sim=50, rng=4)
+    assert strict.review_rate >= 0.6 and strict.review_rate > floor.review_rate
+
+
+def test_aa_noise_floor_flips_whole_clusters() -> None:
+    # clustered A/A differences: flipping items one by one would understate the noise
+    rng = np.random.default_rng(12)
+    groups = [f"doc{i // 10}" for i in range(N)]
+    a = np.clip(0.7 + rng.normal(0, 0.05, N), 0, 1)
+    a2 = np.clip(a + np.repeat(rng.normal(0, 0.05, 30), 10) + rng.normal(0, 0.01, N), 0, 1)
+    t1, t2 = runs(("similarity", a, a2, {"kind": "continuous"}))
+    t1["group"], t2["group"] = groups, groups
+    floor = aa_noise_floor(t1, t2, margin=0.05, n_sim=60, rng=1, sim_resamples=200)
+    assert "clusters swapped" in floor.method
+    assert floor.block_rate <= 0.15
+
+
+@pytest.mark.slow
+def test_simulated_aa_block_rate_is_at_most_five_percent() -> None:
+    # 5 gating binary dimensions, n = 300, psi = 0.15, 1,000 A/A replications
+    sim = simulate_gate(n_items=300, n_dimensions=5, discordance=0.15, n_sim=1000, rng=20240601)
+    print("\nA/A:", sim.summary)
+    assert sim.block_rate <= 0.05
+    assert sim.block_rate_ci.ci_high < 0.05  # not just below 5% by Monte Carlo luck
+
+
+@pytest.mark.slow
+def test_simulated_eight_point_drop_is_blocked_at_least_eighty_percent() -> None:
+    sim = simulate_gate(
+        n_items=300, n_dimensions=5, discordance=0.15, baseline_rate=0.85, drops=0.08, n_sim=1000, rng=20240602
+    )
+    print("\n8-point drop:", sim.summary)
+    assert sim.block_rate >= 0.80
+    assert sim.block_rate_by_dimension[0] >= 0.80 and max(sim.block_rate_by_dimension[1:]) <= 0.02
+
+
+def test_simulate_gate_rejects_impossible_cells() -> None:
+    with pytest.raises(ConfigError, match="negative cell probability"):
+        simulate_gate(discordance=0.05, drops=0.08, n_sim=1)
+    with pytest.raises(ConfigError, match="one value per dimension"):
+        simulate_gate(drops=[0.0, 0.1], n_sim=1)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def write_run(root: Path, run_id: str, table: pd.DataFrame) -> Path:
+    run = root / "runs" / run_id
+    run.mkdir(parents=True)
+    table.assign(run_id=run_id).to_json(run / "scores.jsonl", orient="records", lines=True)
+    return run
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="evaltools")
+    add_gate_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+@pytest.fixture
+def run_dirs(tmp_path: Path) -> tuple[Path, Path]:
+    base, cand = binary_pair(30, 3)
+    a, b = runs(("correct", base, cand, {"strata": STRATA}))
+    return write_run(tmp_path, "A", a), write_run(tmp_path, "B", b)
+
+
+def test_cli_blocks_and_writes_outputs(run_dirs, tmp_path, monkeypatch, capsys) -> None:
+    summary = tmp_path / "step_summary.md"
+    summary.write_text("previous step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    a, b = run_dirs
+    code = cli(
+        [
+            "gate",
+            "--baseline",
+            str(a),
+            "--candidate",
+            str(b),
+            "--margin",
+            "0.03",
+            "--junit",
+            str(tmp_path / "gate.xml"),
+            "--markdown",
+            str(tmp_path / "gate.md"),
+            "--production-shares",
+            "common=0.7,edge=0.2,adversarial=0.1",
+            "--n-resamples",
+            "1000",
+        ]
+    )
+    assert code == EXIT_BLOCK
+    out = capsys.readouterr().out
+    assert "## evaltools gate: ❌ BLOCK" in out
+    assert (tmp_path / "gate.md").read_text() + "\n" == out  # the file holds what was printed
+    assert ET.parse(tmp_path / "gate.xml").getroot().find("testsuite/testcase").get("name") == "correct"
+    step = summary.read_text()
+    assert step.startswith("previous step\n") and "## evaltools gate" in step
+
+
+def test_cli_pass_and_aa(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    base, cand = binary_pair(3, 3)
+    a, b = runs(("correct", base, cand, {}))
+    ra, rb = write_run(tmp_path, "A", a), write_run(tmp_path, "A2", b)
+    assert cli(["gate", "--baseline", str(ra), "--candidate", str(rb), "--margin", "0.03"]) == EXIT_PASS
+    code = cli(
+        [
+            "gate",
+            "--baseline",
+            str(ra),
+            "--candidate",
+            str(rb / "scores.jsonl"),
+            "--margin",
+            "0.03",
+            "--aa",
+            "--aa-sims",
+            "20",
+        ]
+    )
+    assert code == EXIT_PASS
+    assert "A/A noise floor" in capsys.readouterr().out
+
+
+def test_cli_reports_bad_input_with_exit_code_2(tmp_path, capsys) -> None:
+    assert cli(["gate", "--baseline", str(tmp_path / "nope"), "--candidate", str(tmp_path)]) == EXIT_ERROR
+    assert "No score table found" in capsys.readouterr().err
+    base, cand = binary_pair(3, 3)
+    a, b = runs(("correct", base, cand, {}))
+    ra, rb = write_run(tmp_path, "A", a), write_run(tmp_path, "B", b.iloc[:-5])
+    assert cli(["gate", "--baseline", str(ra), "--candidate", str(rb)]) == EXIT_ERROR
+    assert "(5 in total)" in capsys.readouterr().err
+    assert cli(["gate", "--baseline", str(ra), "--candidate", str(ra), "--production-shares", "common"]) == EXIT_ERROR
+
+
+def test_evaltools_cli_runs_the_gate(run_dirs, monkeypatch, capsys) -> None:
+    from evaltools.cli import main
+
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    a, b = run_dirs
+    assert main(["gate", "--baseline", str(a), "--candidate", str(b), "--n-resamples", "1000"]) == EXIT_BLOCK
+    assert "BLOCK" in capsys.readouterr().out
+
+
+def test_read_scores_keeps_ids_as_strings(tmp_path) -> None:
+    path = tmp_path / "scores.jsonl"
+    rows = [
+        {
+            "run_id": "0001",
+            "item_id": "007",
+            "dimension": "d",
+            "value": 1.0,
+            "kind": "binary",
+            "scale_min": 0,
+            "scale_max": 1,
+            "group": None,
+            "stratum": "edge",
+        }
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    df = read_scores(path)
+    assert df.loc[0, "item_id"] == "007" and df.loc[0, "run_id"] == "0001"
+    assert parse_shares("common=0.7, edge=0.3") == {"common": 0.7, "edge": 0.3}
