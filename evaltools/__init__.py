@@ -44,6 +44,34 @@ from .scorers import (
     summarize_scores,
 )
 
+from .stats import (
+    Comparison,
+    PairedResult,
+    PostStratification,
+    UnmatchedItemsError,
+    compare,
+    mde,
+    n_required,
+    post_stratify,
+    power,
+    wilson_interval,
+)
+from .gate import (
+    EXIT_BLOCK,
+    EXIT_NEEDS_REVIEW,
+    EXIT_PASS,
+    GateResult,
+    Verdict,
+    aa_noise_floor,
+    gate,
+)
+from .calibration import CalibrationReport, calibrate
+from .calibration_ppi import PPIResult, ppi_mean, ppi_mean_difference
+from .calibration_pairwise import length_bias, position_bias
+from .rubric import Rubric, load_rubric, rubric_names
+from .labels import append_label, calibration_subset, labels_from_csv, load_labels
+from .scorers.judge import JudgeClient, PairwiseJudge, RubricJudge
+
 try:
     __version__ = version("evaltools")
 except PackageNotFoundError:  # running from a source tree without installing
@@ -82,4 +110,38 @@ __all__ = [
     "score_outputs",
     "score_run",
     "summarize_scores",
+    "Comparison",
+    "PairedResult",
+    "PostStratification",
+    "UnmatchedItemsError",
+    "compare",
+    "mde",
+    "n_required",
+    "post_stratify",
+    "power",
+    "wilson_interval",
+    "EXIT_BLOCK",
+    "EXIT_NEEDS_REVIEW",
+    "EXIT_PASS",
+    "GateResult",
+    "Verdict",
+    "aa_noise_floor",
+    "gate",
+    "CalibrationReport",
+    "calibrate",
+    "PPIResult",
+    "ppi_mean",
+    "ppi_mean_difference",
+    "length_bias",
+    "position_bias",
+    "Rubric",
+    "load_rubric",
+    "rubric_names",
+    "append_label",
+    "calibration_subset",
+    "labels_from_csv",
+    "load_labels",
+    "JudgeClient",
+    "PairwiseJudge",
+    "RubricJudge",
 ]

@@ -88,4 +88,20 @@ def run_demo(
     summary = summarize_scores(scores)
     summary.to_csv(out / "scores" / "summary.csv", index=False)
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+    if len(tables) >= 2:
+        produced["gate"] = _demo_gate(tables[0], tables[1], out)
     return produced
+
+
+def _demo_gate(baseline: pd.DataFrame, candidate: pd.DataFrame, out: Path) -> str:
+    """Gate the second recorded variant against the first; write Markdown and JUnit beside the reports."""
+    from .gate import gate
+
+    result = gate(baseline, candidate, rng=0)
+    (out / "gate.md").write_text(result.to_markdown("comparison.html"), encoding="utf-8")
+    (out / "gate.xml").write_text(result.to_junit_xml(), encoding="utf-8")
+    print(f"gate {candidate['run_id'].iloc[0]} vs {baseline['run_id'].iloc[0]}: {result.verdict.value}")
+    print(f"  {result.summary}")
+    print(f"  -> {out / 'gate.md'}, {out / 'gate.xml'}")
+    return result.verdict.value
