@@ -1,0 +1,453 @@
+"""Generating a run: a variant's outputs on a golden set, through :mod:`evaltools.llm`.
+
+:func:`generate` appends one line per finished item to ``runs/<run_id>/outputs.jsonl``
+(each fsynced) and resumes an interrupted run: items already recorded are skipped,
+and a line torn by a crash is cut off. Completions are cached, so an unchanged
+rerun makes zero LLM calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ._io import atomic_write_text, dumps_line
+from .errors import ConfigError, RunError, VersionMismatchError
+from .golden import GoldenSet, load_golden
+from .llm import Completion, LLMClient, canonical_json, run_sync, sanitize_url
+from .runs import (
+    Run,
+    _as_golden,
+    _check_run_id,
+    _evaltools_version,
+    _now,
+    _read_outputs,
+    _summarize,
+    _write_manifest,
+    load_run,
+)
+from .variant import Variant
+
+__all__ = ["add_run_parser", "agenerate", "default_run_id", "generate"]
+
+log = logging.getLogger(__name__)
+
+
+def default_run_id(variant: Variant, golden: GoldenSet) -> str:
+    """A run id that names the set and variant and changes when either changes.
+
+    Rerunning the same variant on the same golden set version resumes (and, when
+    finished, re-finds) the same run; editing the prompt or the set starts a new one.
+
+    Args:
+        variant: the variant.
+        golden: the golden set.
+
+    Returns:
+        ``<golden name>-<variant name>-<8 hex digits>``.
+    """
+    digest = hashlib.sha256(canonical_json([golden.version, variant.to_dict()]).encode()).hexdigest()[:8]
+    return f"{golden.name}-{variant.name}-{digest}"
+
+
+def _truncate_torn_tail(path: Path) -> bool:
+    """Cut a last line that has no newline (a crash mid-write); True when one was cut."""
+    if not path.exists():
+        return False
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        if not data or data.endswith(b"\n"):
+            return False
+        fh.truncate(data.rfind(b"\n") + 1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return True
+
+
+def _open_run(
+    run_dir: Path, golden: GoldenSet, variant: Variant, retry_errors: bool
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """Check an existing run folder can be resumed; return its manifest and kept records."""
+    manifest_path, outputs_path = run_dir / "manifest.json", run_dir / "outputs.jsonl"
+    if not run_dir.exists():
+        return None, []
+    if not manifest_path.exists():
+        if outputs_path.exists():
+            raise RunError(
+                "The run folder has outputs but no manifest.json; it cannot be resumed safely. "
+                "Pass another run_id or delete the folder.",
+                path=run_dir,
+            )
+        return None, []
+    old = load_run(run_dir).manifest
+    if old.get("source") != "generated":
+        raise RunError(
+            f"Run {old['run_id']!r} was {old.get('source')}, not generated; pass another run_id.", path=run_dir
+        )
+    if old["golden_version"] != golden.version:
+        raise VersionMismatchError(
+            f"Run {old['run_id']!r} was made against golden set version {old['golden_version']}, "
+            f"but {golden.name!r} is now version {golden.version}. Pass a new run_id to start a new run.",
+            path=manifest_path,
+            field="golden_version",
+        )
+    if canonical_json(old.get("variant")) != canonical_json(variant.to_dict()):
+        was = old.get("variant") or {}
+        now = variant.to_dict()
+        diff = sorted(k for k in set(was) | set(now) if canonical_json(was.get(k)) != canonical_json(now.get(k)))
+        raise RunError(
+            f"Run {old['run_id']!r} was made with a different variant ({', '.join(diff)} differ). "
+            "Pass a new run_id to run this variant, or use the variant the run was made with.",
+            path=manifest_path,
+            field="variant",
+        )
+    if _truncate_torn_tail(outputs_path):
+        log.warning("%s: cut a torn last line (the previous run was killed mid-write).", outputs_path)
+    records = [r for _, r in _read_outputs(outputs_path)]
+    unknown = sorted({r["id"] for r in records} - set(golden.ids))
+    if unknown:
+        raise RunError(f"Outputs for ids not in the golden set: {unknown[:5]}.", path=outputs_path, field="id")
+    if retry_errors and any(r.get("error") for r in records):
+        # Failed items are asked again: drop their lines first (atomically), so the
+        # file keeps one line per item.
+        records = [r for r in records if not r.get("error")]
+        atomic_write_text(outputs_path, "".join(dumps_line(r) for r in records))
+    return old, records
+
+
+class _LineWriter:
+    """Appends JSONL lines, each with one write(2) and its own fsync, on a writer thread.
+
+    An fsync takes milliseconds on a busy disk; done on the event loop it would
+    stall every request in flight. A line queued but not yet written when the
+    process dies is not lost either: its completion is already in the cache.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="evaltools-outputs", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+                os.fsync(self._fd)
+            except OSError as exc:  # disk full, I/O error: reported by the next write()
+                self._error = exc
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(dumps_line(record).encode("utf-8"))
+
+    def close(self) -> None:
+        """Write every queued line, then close; raises a write error that happened."""
+        self._queue.put(None)
+        self._thread.join()
+        os.close(self._fd)
+        if self._error is not None:
+            raise self._error
+
+
+def _record(item_id: str, c: Completion) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "output": c.output,
+        "latency_s": None if c.latency_s is None else round(c.latency_s, 4),
+        "prompt_tokens": c.prompt_tokens,
+        "completion_tokens": c.completion_tokens,
+        "finish_reason": c.finish_reason,
+        "error": c.error,
+        "cached": c.cached,
+    }
+
+
+async def agenerate(
+    variant: Variant,
+    golden: GoldenSet | str | Path,
+    *,
+    base_url: str | None = None,
+    run_id: str | None = None,
+    runs_dir: str | Path = "runs",
+    concurrency: int = 8,
+    cache: str | Path | bool = True,
+    progress: bool = True,
+    client: LLMClient | None = None,
+    retry_errors: bool = True,
+    api_key_env: str | None = "OPENAI_API_KEY",
+    env_file: str | Path | None = None,
+    timeout_s: float = 120.0,
+    max_retries: int = 4,
+) -> Run:
+    """Async :func:`generate` (same arguments), for code already inside an event loop."""
+    gs = _as_golden(golden)
+    if not isinstance(variant, Variant):
+        raise ConfigError(f"The 'variant' parameter of generate must be a Variant. Got {type(variant).__name__}.")
+    run_id = run_id if run_id is not None else default_run_id(variant, gs)
+    _check_run_id(run_id)
+    run_dir = Path(runs_dir) / run_id
+    old, kept = _open_run(run_dir, gs, variant, retry_errors)
+
+    done = {r["id"] for r in kept}
+    todo = [item for item in gs.items if item["id"] not in done]
+    if old is not None and not todo and old.get("status") == "complete":
+        return load_run(run_dir)  # finished already: nothing to call, nothing to rewrite
+
+    own_client = client is None
+    if client is None:
+        cache_arg = Path(runs_dir) / "llm_cache.sqlite" if cache is True else (cache or None)
+        client = LLMClient(
+            base_url,
+            api_key_env=api_key_env,
+            env_file=env_file,
+            cache=cache_arg,
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {
+        "run_id": run_id,
+        "golden_name": gs.name,
+        "golden_version": gs.version,
+        "variant": variant.to_dict(),
+        "evaltools_version": _evaltools_version(),
+        "created_at": old["created_at"] if old else _now(),
+        "finished_at": None,
+        "status": "running",
+        "n_items": len(gs.items),
+        "base_url": sanitize_url(client.base_url),
+        "source": "generated",
+        "cache": str(client.cache.path) if client.cache is not None else None,
+        "sessions": int(old.get("sessions", 0)) + 1 if old else 1,
+    }
+    _write_manifest(run_dir, manifest)
+
+    records = list(kept)
+    writer = _LineWriter(run_dir / "outputs.jsonl")
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(gs.items), initial=len(done), desc=run_id, unit="item", disable=not progress)
+    counts = Counter(errors=sum(1 for r in kept if r.get("error")), cached=sum(1 for r in kept if r.get("cached")))
+    stats_before = client.stats
+    started = time.perf_counter()
+
+    def on_result(i: int, completion: Completion) -> None:
+        record = _record(todo[i]["id"], completion)
+        writer.write(record)
+        records.append(record)
+        counts["errors"] += 0 if completion.ok else 1
+        counts["cached"] += int(completion.cached)
+        bar.set_postfix(errors=counts["errors"], cached=counts["cached"], refresh=False)
+        bar.update(1)
+
+    status = "interrupted"
+    try:
+        requests = [
+            variant.request(
+                item["query"],
+                schema=gs.schemas.get(item["schema"]) if item.get("schema") else None,
+                schema_name=Path(str(item.get("schema") or "output")).name.split(".")[0],
+            )
+            for item in todo
+        ]
+        await client.acomplete_many(requests, on_result=on_result)
+        status = "complete"
+    finally:
+        bar.close()
+        writer.close()
+        recorded = {r["id"] for r in records}
+        missing = tuple(i for i in gs.ids if i not in recorded)
+        stats = client.stats
+        summary = _summarize(run_id, len(gs.items), records, missing)
+        session = {
+            "wall_s": time.perf_counter() - started,
+            "requests": stats.requests - stats_before.requests,
+            "cache_hits": stats.cache_hits - stats_before.cache_hits,
+            "calls": stats.calls - stats_before.calls,
+            "retries": stats.retries - stats_before.retries,
+            "prompt_tokens": stats.prompt_tokens - stats_before.prompt_tokens,
+            "completion_tokens": stats.completion_tokens - stats_before.completion_tokens,
+            "generation_s": stats.latency_s - stats_before.latency_s,
+        }
+        # Usage adds up over the sessions that made the run (a resumed run has several).
+        total = {k: round((old or {}).get("usage", {}).get(k, 0) + v, 3) for k, v in session.items()}
+        manifest.update(
+            status=status,
+            finished_at=_now() if status == "complete" else None,
+            summary=summary.to_dict(),
+            usage=total,
+        )
+        _write_manifest(run_dir, manifest)
+        if own_client:
+            await client.aclose()
+            if client.cache is not None:
+                client.cache.close()
+    return load_run(run_dir)
+
+
+def generate(
+    variant: Variant,
+    golden: GoldenSet | str | Path,
+    *,
+    base_url: str | None = None,
+    run_id: str | None = None,
+    runs_dir: str | Path = "runs",
+    concurrency: int = 8,
+    cache: str | Path | bool = True,
+    progress: bool = True,
+    client: LLMClient | None = None,
+    retry_errors: bool = True,
+    api_key_env: str | None = "OPENAI_API_KEY",
+    env_file: str | Path | None = None,
+    timeout_s: float = 120.0,
+    max_retries: int = 4,
+) -> Run:
+    """Generate a variant's outputs on a golden set into ``runs/<run_id>/``, resuming if started.
+
+    Each finished item is appended to ``outputs.jsonl`` (fsynced) as it completes,
+    so a crash loses at most the items in flight, and those come back from the
+    cache. An item that still fails after retries is recorded with its error and
+    the run goes on; with ``retry_errors`` a later call asks for it again. Works
+    inside a running event loop (Jupyter).
+
+    Args:
+        variant: what to run.
+        golden: the golden set (or its folder).
+        base_url: the OpenAI-compatible endpoint (see :class:`~evaltools.llm.LLMClient`).
+        run_id: the run's name; by default ``<set>-<variant>-<hash>``, which changes
+            when the set's version or the variant changes.
+        runs_dir: the run store.
+        concurrency: the most requests in flight.
+        cache: True for ``<runs_dir>/llm_cache.sqlite``, a path, or False for none.
+        progress: show a progress bar (items done, errors, cache hits).
+        client: an :class:`~evaltools.llm.LLMClient` to use instead of making one
+            (then ``base_url``, ``concurrency``, ``cache`` and the key and retry
+            settings are the client's).
+        retry_errors: when resuming, ask again for items recorded with an error.
+        api_key_env: the environment variable holding the API key.
+        env_file: a ``.env`` file to read the key from.
+        timeout_s: seconds before one HTTP attempt gives up.
+        max_retries: retries per item on 429, 5xx, timeouts and connection errors.
+
+    Returns:
+        The :class:`Run`; ``run.summary`` counts ok items, errors by reason and cache hits.
+
+    Raises:
+        VersionMismatchError: ``run_id`` exists and was made against another
+            version of the golden set.
+        RunError: ``run_id`` exists and was made with a different variant, or was imported.
+        ConfigError: a bad run id, variant or client setting.
+    """
+    return run_sync(
+        agenerate(
+            variant,
+            golden,
+            base_url=base_url,
+            run_id=run_id,
+            runs_dir=runs_dir,
+            concurrency=concurrency,
+            cache=cache,
+            progress=progress,
+            client=client,
+            retry_errors=retry_errors,
+            api_key_env=api_key_env,
+            env_file=env_file,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- CLI hooks
+
+
+def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``evaltools run`` (generate a variant's outputs) to a subparsers object.
+
+    Args:
+        subparsers: what ``ArgumentParser.add_subparsers()`` returned.
+
+    Returns:
+        The new parser, whose ``handler`` default is the function ``handler(args) -> int``.
+    """
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "run",
+        help="generate a variant's outputs on a golden set (cached, resumable)",
+        description="Generate a variant's outputs on a golden set into runs/<run_id>/. "
+        "Rerun the same command to resume an interrupted run.",
+    )
+    p.add_argument("--golden", required=True, help="golden set folder, e.g. golden/support")
+    p.add_argument("--variant", required=True, help="variant name from the card's variants: list")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else OpenAI)")
+    p.add_argument("--model", help="override the variant's model")
+    p.add_argument("--temperature", type=float, help="override the variant's temperature")
+    p.add_argument("--max-tokens", type=int, help="override the variant's max_tokens")
+    p.add_argument("--seed", type=int, help="override the variant's seed")
+    p.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    p.add_argument("--run-id", help="run id (default: <set>-<variant>-<hash of set version and variant>)")
+    p.add_argument("--runs-dir", default="runs", help="run store (default runs/)")
+    p.add_argument("--cache", help="cache file (default <runs-dir>/llm_cache.sqlite)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key")
+    p.add_argument("--env-file", help=".env file to read the API key from")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP attempt (default 120)")
+    p.add_argument("--max-retries", type=int, default=4, help="retries per item (default 4)")
+    p.add_argument("--keep-errors", action="store_true", help="when resuming, do not retry failed items")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run_command)
+    return p
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Handle ``evaltools run``; returns 0 when every item has an output, else 1."""
+    gs = load_golden(args.golden, warn=False)
+    variant = Variant.from_card(gs, args.variant)
+    overrides = {k: getattr(args, k) for k in ("model", "temperature", "max_tokens", "seed")}
+    variant = replace(variant, **{k: v for k, v in overrides.items() if v is not None})
+    cache: str | bool = False if args.no_cache else (args.cache or True)
+    run = generate(
+        variant,
+        gs,
+        base_url=args.base_url,
+        run_id=args.run_id,
+        runs_dir=args.runs_dir,
+        concurrency=args.concurrency,
+        cache=cache,
+        progress=not args.no_progress,
+        retry_errors=not args.keep_errors,
+        api_key_env=args.api_key_env,
+        env_file=args.env_file,
+        timeout_s=args.timeout,
+        max_retries=args.max_retries,
+    )
+    summary = run.summary
+    print(summary)
+    usage = run.manifest.get("usage", {})
+    print(
+        f"{usage.get('calls', 0)} LLM calls, {usage.get('cache_hits', 0)} cache hits, "
+        f"{usage.get('completion_tokens', 0)} completion tokens in {usage.get('wall_s', 0):.1f} s; "
+        f"run folder: {run.path}"
+    )
+    if summary.n_errors:
+        first = run.outputs.loc[run.outputs["error"].notna(), "error"].iloc[0]
+        print(f"{summary.n_errors} items failed (first: {first}). Rerun the command to retry them.", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,548 @@
+"""The run store: a variant's outputs on a golden set, under ``runs/<run_id>/``.
+
+A run folder holds
+
+* ``manifest.json``: run_id, golden_name, golden_version (the set's content
+  hash), variant {name, model, system_prompt, params}, evaltools_version,
+  created_at, finished_at, status, n_items, base_url (never a key), source
+  (``generated`` or ``imported``), summary and usage counters. It is always
+  replaced atomically (temporary file, then :func:`os.replace`).
+* ``outputs.jsonl``: append-only, one line per finished item: id, output,
+  latency_s, prompt_tokens, completion_tokens, finish_reason, error, cached.
+
+:func:`load_run` reads a run back; :func:`import_outputs` brings in outputs
+produced elsewhere. :func:`evaltools.generation.generate` makes runs through the LLM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from ._io import atomic_write_text, dumps_line, iter_jsonl
+from .errors import ConfigError, InputError, RunError
+from .golden import GoldenSet, load_golden
+from .variant import Variant
+
+__all__ = [
+    "OUTPUT_FIELDS",
+    "MissingOutputsWarning",
+    "Run",
+    "RunSummary",
+    "Variant",
+    "add_import_parser",
+    "import_outputs",
+    "load_run",
+]
+
+OUTPUT_FIELDS = (
+    "id",
+    "output",
+    "latency_s",
+    "prompt_tokens",
+    "completion_tokens",
+    "finish_reason",
+    "error",
+    "cached",
+)
+"""The fields of one ``outputs.jsonl`` line, in order."""
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def __getattr__(name: str) -> Any:
+    # generate and the `evaltools run` hook live in evaltools.generation, which
+    # imports this module; resolving them lazily here avoids an import cycle.
+    if name in ("generate", "agenerate", "add_run_parser"):
+        from . import generation
+
+        return getattr(generation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class MissingOutputsWarning(UserWarning):
+    """Some golden items have no output in an imported (or unfinished) run."""
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """Counts over a run's outputs."""
+
+    run_id: str
+    """The run."""
+    n_items: int
+    """Items in the golden set the run is for."""
+    n_outputs: int
+    """Items with a line in ``outputs.jsonl``."""
+    ok: int
+    """Items with an output (no error)."""
+    errors: dict[str, int]
+    """Failed items by reason (``timeout``, ``rate_limited``...)."""
+    cached: int
+    """Items served from the cache (no LLM call)."""
+    truncated: int
+    """Outputs cut by the length limit (finish_reason ``length``)."""
+    empty: int
+    """Outputs that are the empty string."""
+    missing_ids: tuple[str, ...] = ()
+    """Golden ids with no output (recorded for imports and finished generations)."""
+
+    @property
+    def n_errors(self) -> int:
+        """Failed items, all reasons."""
+        return sum(self.errors.values())
+
+    @property
+    def n_missing(self) -> int:
+        """Golden items with no line yet."""
+        return self.n_items - self.n_outputs
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counts as a JSON-ready dict."""
+        return {
+            "n_items": self.n_items,
+            "n_outputs": self.n_outputs,
+            "ok": self.ok,
+            "errors": dict(self.errors),
+            "cached": self.cached,
+            "truncated": self.truncated,
+            "empty": self.empty,
+            "missing_ids": list(self.missing_ids),
+        }
+
+    def __str__(self) -> str:
+        errs = ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items()))
+        return (
+            f"run {self.run_id}: {self.n_outputs}/{self.n_items} items, {self.ok} ok, "
+            f"{self.n_errors} errors{f' ({errs})' if errs else ''}, {self.cached} cached, "
+            f"{self.truncated} truncated, {self.empty} empty, {self.n_missing} missing"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<p>{html.escape(str(self))}</p>"
+
+
+def _summarize(run_id: str, n_items: int, records: list[dict[str, Any]], missing: tuple[str, ...]) -> RunSummary:
+    errors = Counter(str(r["error"]).split(":", 1)[0] for r in records if r.get("error"))
+    ok = [r for r in records if not r.get("error")]
+    return RunSummary(
+        run_id=run_id,
+        n_items=n_items,
+        n_outputs=len(records),
+        ok=len(ok),
+        errors=dict(errors),
+        cached=sum(1 for r in records if r.get("cached")),
+        truncated=sum(1 for r in ok if r.get("finish_reason") == "length"),
+        empty=sum(1 for r in ok if r.get("output") == ""),
+        missing_ids=missing,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """A run read from disk: its manifest and its outputs. Build one with :func:`load_run`."""
+
+    path: Path
+    """The run folder."""
+    manifest: dict[str, Any]
+    """The parsed ``manifest.json``."""
+    outputs: pd.DataFrame
+    """One row per recorded item, columns :data:`OUTPUT_FIELDS`, in the order recorded."""
+
+    @property
+    def id(self) -> str:
+        """The run id."""
+        return str(self.manifest["run_id"])
+
+    @property
+    def golden_version(self) -> str:
+        """The content hash of the golden set the run was made against."""
+        return str(self.manifest["golden_version"])
+
+    @property
+    def variant(self) -> Variant | None:
+        """The variant, when the manifest names a model (imports may not)."""
+        data = self.manifest.get("variant") or {}
+        return Variant.from_dict(data) if data.get("model") else None
+
+    @property
+    def summary(self) -> RunSummary:
+        """Counts: ok, errors by reason, cached, truncated, empty, missing."""
+        records = self.outputs.astype(object).where(self.outputs.notna(), None).to_dict("records")
+        missing = tuple((self.manifest.get("summary") or {}).get("missing_ids") or ())
+        return _summarize(self.id, int(self.manifest.get("n_items", len(records))), records, missing)
+
+    def __repr__(self) -> str:
+        return (
+            f"Run(id={self.id!r}, source={self.manifest.get('source')!r}, outputs={len(self.outputs)}, "
+            f"golden_version={self.golden_version!r})"
+        )
+
+
+def _outputs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame([{k: r.get(k) for k in OUTPUT_FIELDS} for r in records], columns=list(OUTPUT_FIELDS))
+    df["latency_s"] = pd.to_numeric(df["latency_s"], errors="coerce").astype(float)
+    for col in ("prompt_tokens", "completion_tokens"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+    df["cached"] = df["cached"].fillna(False).astype(bool)
+    return df
+
+
+def _read_outputs(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """Lines of an outputs file (a torn last line is skipped), checked for ids and duplicates."""
+    if not path.exists():
+        return []
+    seen: dict[str, int] = {}
+    out = []
+    for line, record in iter_jsonl(path, error=RunError, allow_empty=True, allow_torn_tail=True):
+        item_id = record.get("id")
+        if not isinstance(item_id, str):
+            raise RunError(
+                f"Each output needs a string 'id'. Got {item_id!r} instead.", path=path, line=line, field="id"
+            )
+        if item_id in seen:
+            raise RunError(
+                f"Duplicate output for id {item_id!r} (first on line {seen[item_id]}).",
+                path=path,
+                line=line,
+                field="id",
+            )
+        seen[item_id] = line
+        out.append((line, record))
+    return out
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder.
+
+    A last line without a newline that is not JSON (a write torn by a crash) is
+    skipped; :func:`generate` removes it when it resumes the run.
+
+    Args:
+        path: the run folder (``runs/<run_id>``).
+
+    Returns:
+        The :class:`Run`.
+
+    Raises:
+        RunError: no manifest, a manifest that is not JSON, or a malformed or
+            duplicated output line (the message names the file and line).
+    """
+    folder = Path(path)
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists():
+        raise RunError("Not a run folder: manifest.json is missing.", path=folder)
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunError(f"The manifest is not valid JSON ({exc}).", path=manifest_path) from None
+    for key in ("run_id", "golden_version", "source"):
+        if key not in manifest:
+            raise RunError(f"The manifest has no '{key}'.", path=manifest_path, field=key)
+    records = [r for _, r in _read_outputs(folder / "outputs.jsonl")]
+    return Run(folder, manifest, _outputs_frame(records))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _evaltools_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("evaltools")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def _as_golden(golden: GoldenSet | str | Path) -> GoldenSet:
+    return golden if isinstance(golden, GoldenSet) else load_golden(golden, warn=False)
+
+
+def _check_run_id(run_id: str) -> None:
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise ConfigError(
+            "The 'run_id' must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit. "
+            f"Got {run_id!r} instead."
+        )
+
+
+def _write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+    atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+# --------------------------------------------------------------------------- import
+
+
+def _read_source(src: Path, fmt: str, id_column: str, output_column: str) -> list[tuple[int, dict[str, Any]]]:
+    rows: list[tuple[int, dict[str, Any]]] = []
+    if fmt == "jsonl":
+        rows = list(iter_jsonl(src, error=InputError))
+    else:
+        try:
+            with open(src, encoding="utf-8", newline="") as fh:
+                reader = csv.DictReader(fh)
+                if reader.fieldnames is None:
+                    raise InputError("The CSV file is empty; it needs a header row.", path=src)
+                start = 2
+                for row in reader:
+                    if any(v for v in row.values() if v):
+                        rows.append((start, dict(row)))
+                    start = reader.line_num + 1
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"The file is not valid UTF-8 (byte {exc.start}). Re-save it as UTF-8.", path=src
+            ) from None
+        if not rows:
+            raise InputError("The CSV file has a header but no rows.", path=src)
+    for line, row in rows:
+        for col in (id_column, output_column):
+            if col not in row:
+                raise InputError(
+                    f"Missing column '{col}' (columns: {', '.join(map(str, row))}). "
+                    "Map your column names with id_column= / output_column=.",
+                    path=src,
+                    line=line,
+                    field=col,
+                )
+        if not isinstance(row[id_column], str) or not row[id_column].strip():
+            raise InputError(
+                f"The id must be a non-empty string. Got {row[id_column]!r} instead.",
+                path=src,
+                line=line,
+                field=id_column,
+            )
+        value = row[output_column]
+        if value is not None and not isinstance(value, str):
+            raise InputError(
+                f"The output must be a string (or null for a failed item). Got {type(value).__name__} "
+                "instead; serialize structured outputs as JSON text.",
+                path=src,
+                line=line,
+                field=output_column,
+            )
+    return rows
+
+
+def _number(value: Any, kind: type, src: Path, line: int, name: str) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"'{name}' must be a number. Got {value!r} instead.", path=src, line=line, field=name
+        ) from None
+
+
+def import_outputs(
+    src: str | Path,
+    golden: GoldenSet | str | Path,
+    *,
+    run_id: str,
+    runs_dir: str | Path = "runs",
+    variant: Variant | None = None,
+    id_column: str = "id",
+    output_column: str = "output",
+    format: Literal["jsonl", "csv"] | None = None,  # noqa: A002 - the natural name for a file format
+    overwrite: bool = False,
+) -> Run:
+    """Bring outputs produced elsewhere into the run store as ``runs/<run_id>/``.
+
+    The source is JSONL (one object a line) or CSV with a header; besides the id
+    and output columns it may carry latency_s, prompt_tokens, completion_tokens,
+    finish_reason and error. A null output records the item as failed
+    (``error`` "no_output" unless given). Nothing is written unless the whole
+    file is valid: the run is built in a temporary folder and renamed into place.
+
+    Args:
+        src: the file (``.jsonl``/``.json``/``.ndjson`` or ``.csv``).
+        golden: the golden set the outputs answer (or its folder).
+        run_id: the new run's id.
+        runs_dir: the run store.
+        variant: the variant that produced the outputs, when known.
+        id_column: the source's column holding golden item ids.
+        output_column: the source's column holding the outputs.
+        format: ``"jsonl"`` or ``"csv"``; by default from the file's extension.
+        overwrite: replace an existing run of the same id.
+
+    Returns:
+        The :class:`Run`; ``run.summary.missing_ids`` lists golden ids with no output.
+
+    Raises:
+        RunError: ids not in the golden set (the message names the file, each
+            unknown id and its line), duplicate ids, or an existing run.
+        InputError: a missing column, a bad value, non-UTF-8 bytes, an empty file.
+
+    Warns:
+        MissingOutputsWarning: some golden items have no output.
+    """
+    src = Path(src)
+    gs = _as_golden(golden)
+    _check_run_id(run_id)
+    final = Path(runs_dir) / run_id
+    if final.exists() and not overwrite:
+        raise RunError(f"Run {run_id!r} already exists. Pass another run_id, or overwrite=True.", path=final)
+    fmt = format or {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}.get(src.suffix.lower())
+    if fmt not in ("jsonl", "csv"):
+        raise InputError(
+            f"Cannot tell the file's format from {src.suffix!r}. Use .jsonl or .csv, or pass format='jsonl'/'csv'.",
+            path=src,
+        )
+    if not src.exists():
+        raise InputError("File not found.", path=src)
+    rows = _read_source(src, fmt, id_column, output_column)
+
+    golden_ids = set(gs.ids)
+    unknown = [(line, row[id_column]) for line, row in rows if row[id_column] not in golden_ids]
+    if unknown:
+        shown = ", ".join(f"{i!r} (line {line})" for line, i in unknown[:10])
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        raise RunError(
+            f"{len(unknown)} id(s) are not in golden set {gs.name!r} (version {gs.version}): {shown}{more}. "
+            "Fix the ids, or import against the golden set these outputs answer.",
+            path=src,
+            line=unknown[0][0],
+            field=id_column,
+        )
+    seen: dict[str, int] = {}
+    records = []
+    for line, row in rows:
+        item_id = row[id_column]
+        if item_id in seen:
+            raise RunError(
+                f"Duplicate id {item_id!r} (first on line {seen[item_id]}).", path=src, line=line, field=id_column
+            )
+        seen[item_id] = line
+        output = row[output_column]
+        error = row.get("error") or None
+        if output is None and error is None:
+            error = "no_output: the imported file has no output for this item"
+        records.append(
+            {
+                "id": item_id,
+                "output": output,
+                "latency_s": _number(row.get("latency_s"), float, src, line, "latency_s"),
+                "prompt_tokens": _number(row.get("prompt_tokens"), int, src, line, "prompt_tokens"),
+                "completion_tokens": _number(row.get("completion_tokens"), int, src, line, "completion_tokens"),
+                "finish_reason": row.get("finish_reason") or None,
+                "error": error,
+                "cached": False,
+            }
+        )
+    missing = tuple(i for i in gs.ids if i not in seen)
+    if missing:
+        warnings.warn(
+            f"{len(missing)} of {len(gs.ids)} golden items have no output in {src}: "
+            f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}.",
+            MissingOutputsWarning,
+            stacklevel=2,
+        )
+    summary = _summarize(run_id, len(gs.ids), records, missing)
+    now = _now()
+    manifest = {
+        "run_id": run_id,
+        "golden_name": gs.name,
+        "golden_version": gs.version,
+        "variant": variant.to_dict()
+        if variant
+        else {"name": run_id, "model": None, "system_prompt": None, "params": {}},
+        "evaltools_version": _evaltools_version(),
+        "created_at": now,
+        "finished_at": now,
+        "status": "complete",
+        "n_items": len(gs.ids),
+        "base_url": None,
+        "source": "imported",
+        "source_file": str(src),
+        "summary": summary.to_dict(),
+    }
+    Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f".import-{run_id}-"))
+    try:
+        atomic_write_text(tmp / "outputs.jsonl", "".join(dumps_line(r) for r in records))
+        _write_manifest(tmp, manifest)
+        if final.exists():
+            trash = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f".replaced-{run_id}-"))
+            os.rename(final, trash / run_id)
+            os.rename(tmp, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return load_run(final)
+
+
+# --------------------------------------------------------------------------- CLI hook
+
+
+def add_import_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``evaltools import-outputs`` to a subparsers object.
+
+    Args:
+        subparsers: what ``ArgumentParser.add_subparsers()`` returned.
+
+    Returns:
+        The new parser, whose ``handler`` default is the function ``handler(args) -> int``.
+    """
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "import-outputs",
+        help="import outputs produced elsewhere (JSONL or CSV) as a run",
+        description="Import outputs produced elsewhere (JSONL or CSV with id and output columns) "
+        "into runs/<run_id>/. Ids not in the golden set are refused; nothing is written on error.",
+    )
+    p.add_argument("src", help="the JSONL or CSV file")
+    p.add_argument("--golden", required=True, help="golden set folder")
+    p.add_argument("--run-id", required=True, help="the new run's id")
+    p.add_argument("--runs-dir", default="runs", help="run store (default runs/)")
+    p.add_argument("--id-column", default="id", help="column holding item ids (default id)")
+    p.add_argument("--output-column", default="output", help="column holding outputs (default output)")
+    p.add_argument("--variant", help="variant name from the card that produced the outputs")
+    p.add_argument("--format", choices=("jsonl", "csv"), help="file format (default: from the extension)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run of that id")
+    p.set_defaults(handler=import_command)
+    return p
+
+
+def import_command(args: argparse.Namespace) -> int:
+    """Handle ``evaltools import-outputs``; returns 0."""
+    gs = load_golden(args.golden, warn=False)
+    variant = Variant.from_card(gs, args.variant) if args.variant else None
+    run = import_outputs(
+        args.src,
+        gs,
+        run_id=args.run_id,
+        runs_dir=args.runs_dir,
+        variant=variant,
+        id_column=args.id_column,
+        output_column=args.output_column,
+        format=args.format,
+        overwrite=args.overwrite,
+    )
+    print(run.summary)
+    print(f"run folder: {run.path}")
+    return 0

@@ -1,0 +1,388 @@
+"""The LLM layer against a real HTTP fake server (tests/fakeserver.py) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import time
+
+import pytest
+from fakeserver import FakeOpenAIServer, Reply
+
+from evaltools.errors import ConfigError, LLMError
+from evaltools.llm import (
+    ChatRequest,
+    Completion,
+    LLMCache,
+    LLMClient,
+    LLMCompleter,
+    cache_key,
+    run_sync,
+    sanitize_url,
+)
+
+FAST = {"retry_initial_s": 0.01, "retry_max_s": 0.05, "max_retries": 2, "timeout_s": 2.0}
+
+
+def req(text: str, **kw: object) -> ChatRequest:
+    return ChatRequest("fake-model", [{"role": "user", "content": text}], temperature=0, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAIServer() as srv:
+        yield srv
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- keys, URLs, cache keys
+
+
+def test_cache_key_is_canonical_and_sensitive_to_every_param():
+    base = req("hi", max_tokens=10, seed=1)
+    assert cache_key(base) == cache_key(req("hi", max_tokens=10.0, seed=1))  # 10 == 10.0
+    assert len(cache_key(base)) == 64
+    variants = [
+        req("hi!", max_tokens=10, seed=1),
+        req("hi", max_tokens=11, seed=1),
+        req("hi", max_tokens=10, seed=2),
+        req("hi", max_tokens=10, seed=1, response_format={"type": "json_object"}),
+        req("hi", max_tokens=10, seed=1, extra={"top_p": 0.5}),
+        ChatRequest("other-model", base.messages, 0, 10, 1),
+        ChatRequest("fake-model", base.messages, 0.7, 10, 1),
+    ]
+    keys = {cache_key(v) for v in variants}
+    assert len(keys) == len(variants) and cache_key(base) not in keys
+
+
+def test_sanitize_url_drops_credentials_and_query():
+    assert sanitize_url("https://user:pw@h.example/v1?api-key=zzz#f") == "https://h.example/v1"
+    assert sanitize_url("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
+
+
+def test_api_key_from_env_file_without_printing(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MY_KEY", raising=False)
+    env = tmp_path / ".env"
+    env.write_text('# comment\nexport OTHER=1\nMY_KEY="sk-from-file-XYZ"\n')
+    with FakeOpenAIServer(api_key="sk-from-file-XYZ") as srv:
+        client = LLMClient(srv.base_url, api_key_env="MY_KEY", env_file=env, cache=None)
+        assert client.complete(req("hi")).output == "echo: hi"
+        assert srv.requests[-1].headers["authorization"] == "Bearer sk-from-file-XYZ"
+    out = capsys.readouterr()
+    assert "XYZ" not in out.out + out.err
+    assert "XYZ" not in repr(client)
+
+
+def test_bad_env_file_error_names_line_not_value(tmp_path, monkeypatch):
+    monkeypatch.delenv("MY_KEY", raising=False)
+    env = tmp_path / ".env"
+    env.write_text("MY_KEY=ok\nthis-line-has-secret-sk-abcdef\n")
+    with pytest.raises(ConfigError) as info:
+        LLMClient("http://127.0.0.1:9/v1", api_key_env="MY_KEY", env_file=env)
+    assert ".env:2" in str(info.value) and "secret" not in str(info.value)
+    with pytest.raises(ConfigError, match="does not exist"):
+        LLMClient("http://127.0.0.1:9/v1", api_key_env="MY_KEY", env_file=tmp_path / "nope.env")
+
+
+def test_openai_host_without_key_is_a_config_error(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        LLMClient()
+    # A local server needs no key: a placeholder is sent.
+    assert LLMClient("http://127.0.0.1:9/v1")._api_key == "sk-no-key"
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [({"concurrency": 0}, "concurrency"), ({"max_retries": -1}, "max_retries"), ({"timeout_s": 0}, "timeout_s")],
+)
+def test_bad_settings_are_config_errors(kwargs, name):
+    with pytest.raises(ConfigError, match=name):
+        LLMClient("http://127.0.0.1:9/v1", **kwargs)
+
+
+def test_non_http_base_url_is_rejected():
+    with pytest.raises(ConfigError, match="http"):
+        LLMClient("127.0.0.1:8080")
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def test_cache_persists_across_connections_and_uses_wal(tmp_path):
+    path = tmp_path / "c.sqlite"
+    cache = LLMCache(path)
+    cache.put("k1", "m", Completion("out", "length", 4, 2, 0.25))
+    # Read through a second, independent connection before close(): committed already.
+    row = sqlite3.connect(path).execute("SELECT output, finish_reason, latency_s FROM completions").fetchone()
+    assert row == ("out", "length", 0.25)
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    cache.close()
+    again = LLMCache(path)
+    hit = again.get("k1")
+    assert hit is not None and hit.cached and hit.output == "out" and hit.prompt_tokens == 4
+    assert again.get("missing") is None
+    with pytest.raises(ValueError):
+        again.put("k2", "m", Completion(None, error="timeout: x"))
+
+
+def test_cache_file_that_is_not_sqlite(tmp_path):
+    bad = tmp_path / "c.sqlite"
+    bad.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(ConfigError, match="not an SQLite database"):
+        LLMCache(bad)
+
+
+def test_rerun_is_served_from_cache_with_zero_calls(tmp_path, server):
+    requests = [req(f"question {i}", max_tokens=32) for i in range(20)]
+    with LLMClient(server.base_url, cache=tmp_path / "c.sqlite", **FAST) as client:
+        first = client.complete_many(requests)
+    assert server.completion_calls == 20 and not any(c.cached for c in first)
+    with LLMClient(server.base_url, cache=tmp_path / "c.sqlite", **FAST) as client:
+        second = client.complete_many(requests)
+        assert client.stats.cache_hits == 20 and client.stats.calls == 0
+    assert server.completion_calls == 20
+    assert [c.output for c in second] == [c.output for c in first]
+    assert all(c.cached for c in second)
+    # The cached latency is the original call's, not ~0.
+    assert [c.latency_s for c in second] == pytest.approx([c.latency_s for c in first])
+
+
+def test_failures_are_not_cached(tmp_path, server):
+    with LLMClient(server.base_url, cache=tmp_path / "c.sqlite", **FAST) as client:
+        assert client.complete(req("[[status=500]]")).error_reason == "server_error"
+        assert len(client.cache) == 0  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- faults
+
+
+@pytest.mark.parametrize(
+    "text, reason, attempts",
+    [
+        ("[[status=500]]", "server_error", 3),  # retried twice, then recorded
+        ("[[status=503]]", "server_error", 3),
+        ("[[status=429]]", "rate_limited", 3),
+        ("[[status=401]]", "auth_error", 1),  # not retryable
+        ("[[status=403]]", "auth_error", 1),
+        ("[[status=404]]", "model_not_found", 1),
+        ("[[status=400]]", "bad_request", 1),
+        ("[[status=422]]", "bad_request", 1),
+        ("[[malformed]]", "malformed_response", 3),
+        ("[[drop]]", "connection_error", 3),
+    ],
+)
+def test_persistent_faults_are_recorded_with_a_reason(server, text, reason, attempts):
+    client = LLMClient(server.base_url, cache=None, **FAST)
+    c = client.complete(req(text))
+    assert c.output is None and c.error_reason == reason and c.attempts == attempts
+    assert server.completion_calls == attempts
+    assert f"after {attempts} attempt" in (c.error or "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[[status=500,times=2]]",
+        "[[status=502,times=1]]",
+        "[[malformed,times=2]]",
+        "[[drop,times=1]]",
+        "[[status=429,times=2]]",
+    ],
+)
+def test_transient_faults_are_retried_to_success(server, text):
+    c = LLMClient(server.base_url, cache=None, **FAST).complete(req(text))
+    assert c.ok and c.output == f"echo: {text}"
+    assert c.attempts == int(text.split("times=")[1][0]) + 1
+
+
+def test_429_retry_after_is_honoured(server):
+    client = LLMClient(server.base_url, cache=None, **FAST)  # backoff alone would wait ~0.01 s
+    start = time.perf_counter()
+    c = client.complete(req("[[status=429,times=1,retry_after=0.6]]"))
+    elapsed = time.perf_counter() - start
+    assert c.ok and c.attempts == 2
+    assert elapsed >= 0.6, elapsed  # waited what the server asked
+    assert elapsed < 2.0
+
+
+def test_retry_after_is_capped(server):
+    client = LLMClient(server.base_url, cache=None, max_retry_after_s=0.2, **FAST)
+    start = time.perf_counter()
+    assert client.complete(req("[[status=429,times=1,retry_after=30]]")).ok
+    assert time.perf_counter() - start < 2.0
+
+
+def test_timeout_is_retried_then_recorded(server):
+    client = LLMClient(server.base_url, cache=None, **{**FAST, "timeout_s": 0.3, "max_retries": 1})
+    c = client.complete(req("[[sleep=1.5]]"))
+    assert c.error_reason == "timeout" and c.attempts == 2
+    assert "0.3 s" in (c.error or "")
+    # A slow first attempt, then a quick one: success on the retry.
+    c = client.complete(req("[[sleep=1.5,times=1]]"))
+    assert c.ok and c.attempts == 2
+
+
+def test_unreachable_endpoint_is_recorded():
+    client = LLMClient(f"http://127.0.0.1:{free_port()}/v1", cache=None, **FAST)
+    c = client.complete(req("hi"))
+    assert c.error_reason == "connection_error" and c.attempts == 3
+    assert "cannot reach" in (c.error or "")
+
+
+def test_wrong_model_name_is_a_404_with_the_name(server):
+    srv = FakeOpenAIServer(models=("real-model",)).start()
+    try:
+        c = LLMClient(srv.base_url, cache=None, **FAST).complete(req("hi"))
+        assert c.error_reason == "model_not_found" and "'fake-model'" in (c.error or "")
+    finally:
+        srv.stop()
+
+
+def test_empty_and_truncated_completions_are_kept_with_finish_reason(server):
+    client = LLMClient(server.base_url, cache=None, **FAST)
+    empty = client.complete(req("[[empty]]"))
+    assert empty.ok and empty.output == "" and empty.finish_reason == "stop"
+    cut = client.complete(req("[[length]]"))
+    assert cut.ok and cut.finish_reason == "length" and cut.output == "truncated answ"
+
+
+def test_response_without_choices_or_usage(server):
+    server.script.append(Reply(raw_body=b'{"id": "x", "object": "chat.completion", "choices": []}'))
+    server.script.append(Reply(content="no usage here", usage=False))
+    c = LLMClient(server.base_url, cache=None, **{**FAST, "max_retries": 1}).complete(req("a"))
+    assert c.ok and c.output == "no usage here" and c.prompt_tokens is None and c.attempts == 2
+
+
+def test_one_failure_does_not_stop_a_batch(server):
+    texts = ["a", "[[status=500]]", "b", "[[status=401]]", "c", "[[malformed]]", "d"]
+    results = LLMClient(server.base_url, cache=None, **FAST).complete_many([req(t) for t in texts])
+    assert [r.ok for r in results] == [True, False, True, False, True, False, True]
+    assert [r.output for r in results if r.ok] == ["echo: a", "echo: b", "echo: c", "echo: d"]
+
+
+# --------------------------------------------------------------------------- concurrency, loops
+
+
+def test_concurrency_is_bounded():
+    with FakeOpenAIServer(delay=0.05) as srv:
+        client = LLMClient(srv.base_url, cache=None, concurrency=3, **FAST)
+        done: list[int] = []
+        results = client.complete_many([req(f"q{i}") for i in range(12)], on_result=lambda i, c: done.append(i))
+        assert srv.max_in_flight == 3
+        assert sorted(done) == list(range(12))
+        assert [r.output for r in results] == [f"echo: q{i}" for i in range(12)]
+
+
+def test_sync_api_inside_a_running_event_loop(server):
+    # What a Jupyter cell does: call the sync API while a loop is running in this thread.
+    client = LLMClient(server.base_url, cache=None, **FAST)
+
+    async def cell() -> list[Completion]:
+        one = client.complete(req("from inside a loop"))
+        many = client.complete_many([req("x"), req("y")])
+        return [one, *many]
+
+    results = asyncio.run(cell())
+    assert [r.output for r in results] == ["echo: from inside a loop", "echo: x", "echo: y"]
+
+
+def test_async_api_on_the_callers_loop(server):
+    async def main() -> list[Completion]:
+        client = LLMClient(server.base_url, cache=None, **FAST)
+        try:
+            return await client.acomplete_many([req("p"), req("q")])
+        finally:
+            await client.aclose()
+
+    assert [c.output for c in asyncio.run(main())] == ["echo: p", "echo: q"]
+
+
+def test_run_sync_refuses_to_deadlock_on_its_own_loop():
+    async def inner() -> int:
+        return 1
+
+    async def outer() -> None:
+        coro = inner()
+        with pytest.raises(RuntimeError, match="async API"):
+            run_sync(coro)
+
+    run_sync(outer())
+
+
+def test_on_result_exception_propagates(server):
+    def boom(i: int, c: Completion) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        LLMClient(server.base_url, cache=None, **FAST).complete_many([req("a"), req("b")], on_result=boom)
+
+
+def test_usage_stats_add_up(tmp_path, server):
+    client = LLMClient(server.base_url, cache=tmp_path / "c.sqlite", **FAST)
+    client.complete_many([req("one two"), req("[[status=500,times=1]]"), req("[[status=404]]")])
+    client.complete(req("one two"))
+    s = client.stats
+    assert (s.requests, s.cache_hits, s.calls, s.retries, s.errors) == (4, 1, 4, 1, 1)
+    # fake usage counts words: "one two" -> 2 prompt, "echo: one two" -> 3 completion
+    assert s.prompt_tokens == 2 + 1 and s.completion_tokens == 3 + 2
+    assert s.latency_s > 0
+    client.close()
+
+
+# --------------------------------------------------------------------------- the judge's client
+
+
+def test_completer_json_mode_and_fallback(tmp_path):
+    with FakeOpenAIServer(json_mode=False) as srv:
+        judge = LLMCompleter("fake-model", base_url=srv.base_url, cache=tmp_path / "j.sqlite", **FAST)
+        out = judge.complete([{"role": "user", "content": "rate it"}], response_format={"type": "json_object"})
+        assert out == "echo: rate it"
+        bodies = [r.body for r in srv.requests]
+        assert "response_format" in bodies[0] and "response_format" not in bodies[1]
+        # The model is remembered as not supporting JSON mode: one request next time.
+        judge.complete("another", response_format={"type": "json_object"})
+        assert srv.completion_calls == 3
+        # Cached under the request as asked (with response_format): no new call.
+        assert judge.complete("another", response_format={"type": "json_object"}) == "echo: another"
+        assert srv.completion_calls == 3 and judge.last is not None and judge.last.cached
+    with FakeOpenAIServer(json_mode=True) as srv:
+        judge = LLMCompleter("fake-model", base_url=srv.base_url, cache=None, **FAST)
+        judge.complete("x", response_format={"type": "json_object"})
+        assert srv.requests[0].body["response_format"] == {"type": "json_object"}  # type: ignore[index]
+        assert srv.requests[0].body["temperature"] == 0  # type: ignore[index]
+
+
+def test_completer_raises_llm_error_with_reason(server):
+    judge = LLMCompleter("fake-model", base_url=server.base_url, cache=None, **FAST)
+    with pytest.raises(LLMError, match="server_error"):
+        judge.complete("[[status=500]]")
+
+
+def test_api_key_never_leaks(tmp_path, monkeypatch, caplog):
+    secret = "sk-test-SECRETKEY-0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    caplog.set_level("DEBUG")
+    errors = []
+    with FakeOpenAIServer(api_key="sk-the-right-one") as srv:
+        client = LLMClient(srv.base_url, cache=tmp_path / "c.sqlite", **FAST)
+        c = client.complete(req("hi"))
+        assert c.error_reason == "auth_error"
+        errors.append(c.error or "")
+        try:
+            LLMCompleter("fake-model", client=client).complete("hi")
+        except LLMError as exc:
+            errors.append(str(exc) + repr(exc))
+        client.close()
+    assert srv.requests[0].headers["authorization"] == f"Bearer {secret}"  # it was sent...
+    blobs = [*errors, caplog.text, repr(client)]
+    blobs += [p.read_bytes().decode("latin-1") for p in tmp_path.rglob("*") if p.is_file()]
+    for blob in blobs:  # ...and is nowhere else, not even the masked echo of the server
+        assert secret not in blob and "SECRETKEY" not in blob and "cdef" not in blob

@@ -1,0 +1,201 @@
+"""import_outputs: outputs produced elsewhere, brought into the run store (all-or-nothing)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+from fakeserver import FakeOpenAIServer
+
+from evaltools.errors import InputError, RunError
+from evaltools.generation import generate
+from evaltools.golden import load_golden
+from evaltools.runs import (
+    OUTPUT_FIELDS,
+    MissingOutputsWarning,
+    Variant,
+    add_import_parser,
+    import_outputs,
+    load_run,
+)
+
+TINY = Path(__file__).resolve().parent / "fixtures" / "golden_tiny"
+ALL_IDS = ["c-001", "c-002", "c-003", "c-004", "c-005", "e-001", "e-002", "a-001"]
+
+
+@pytest.fixture
+def tiny():
+    return load_golden(TINY, warn=False)
+
+
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def nothing_written(runs: Path) -> bool:
+    return not runs.exists() or list(runs.iterdir()) == []
+
+
+def test_import_jsonl_all_items(tmp_path, tiny):
+    src = write_jsonl(tmp_path / "out.jsonl", [{"id": i, "output": f"answer {i}", "latency_s": 0.5} for i in ALL_IDS])
+    run = import_outputs(src, tiny, run_id="ext", runs_dir=tmp_path / "runs")
+    assert run.path == tmp_path / "runs" / "ext" and run.manifest["source"] == "imported"
+    assert run.manifest["golden_version"] == tiny.version and run.manifest["base_url"] is None
+    assert list(run.outputs.columns) == list(OUTPUT_FIELDS)
+    assert run.outputs["output"].tolist() == [f"answer {i}" for i in ALL_IDS]
+    assert run.outputs["latency_s"].tolist() == [0.5] * 8
+    assert run.summary.ok == 8 and run.summary.missing_ids == ()
+    assert load_run(run.path).summary.ok == 8
+    # no temporary folders are left behind
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["ext"]
+
+
+def test_import_csv_with_mapped_columns_and_a_variant(tmp_path, tiny):
+    src = tmp_path / "export.csv"
+    src.write_text(
+        'item,response,prompt_tokens\nc-001,"Growth is 29 a month,\nor 290 a year.",12\nc-002,,\n',
+        encoding="utf-8",
+    )
+    variant = Variant.from_card(tiny, "terse")
+    with pytest.warns(MissingOutputsWarning, match="6 of 8 golden items have no output"):
+        run = import_outputs(
+            src, TINY, run_id="csv", runs_dir=tmp_path, variant=variant, id_column="item", output_column="response"
+        )
+    assert run.outputs["output"].tolist() == ["Growth is 29 a month,\nor 290 a year.", ""]
+    assert run.outputs["prompt_tokens"].tolist()[0] == 12
+    assert run.variant == variant
+    s = run.summary
+    assert s.n_outputs == 2 and s.empty == 1 and s.n_missing == 6
+    assert s.missing_ids == ("c-003", "c-004", "c-005", "e-001", "e-002", "a-001")
+
+
+def test_unknown_ids_are_refused_with_file_lines_and_ids(tmp_path, tiny):
+    src = write_jsonl(
+        tmp_path / "out.jsonl",
+        [
+            {"id": "c-001", "output": "a"},
+            {"id": "zz-9", "output": "b"},
+            {"id": "c-002", "output": "c"},
+            {"id": "qq-1", "output": "d"},
+        ],
+    )
+    with pytest.raises(RunError) as info:
+        import_outputs(src, tiny, run_id="bad", runs_dir=tmp_path / "runs")
+    msg = str(info.value)
+    assert f"{src}:2" in msg and "'zz-9' (line 2)" in msg and "'qq-1' (line 4)" in msg and "2 id(s)" in msg
+    assert isinstance(info.value, ValueError)
+    assert nothing_written(tmp_path / "runs")
+
+
+def test_unknown_ids_in_csv_name_physical_lines(tmp_path, tiny):
+    src = tmp_path / "o.csv"
+    src.write_text('id,output\nc-001,"two\nlines"\nnope,x\n', encoding="utf-8")
+    with pytest.raises(RunError, match=r"o.csv:4.*'nope' \(line 4\)"):
+        import_outputs(src, tiny, run_id="bad", runs_dir=tmp_path / "runs")
+    assert nothing_written(tmp_path / "runs")
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ('{"id": "c-001", "output": "a"}\n{"id": "c-001", "output": "b"}\n', r":2.*Duplicate id 'c-001'"),
+        ('{"id": "c-001", "text": "a"}\n', r":1.*Missing column 'output'"),
+        ('{"id": "c-001", "output": {"category": "billing"}}\n', r":1.*must be a string"),
+        ('{"id": 7, "output": "a"}\n', r":1.*non-empty string"),
+        ('{"id": "c-001", "output": "a", "latency_s": "fast"}\n', r":1.*'latency_s' must be a number"),
+        ('{"id": "c-001", "output": "a"}\n{"id": "c-002", "output": \n', r":2.*not valid JSON"),
+        ("", r"no records"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_is_written(tmp_path, tiny, content, match):
+    src = tmp_path / "out.jsonl"
+    src.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=match):
+        import_outputs(src, tiny, run_id="bad", runs_dir=tmp_path / "runs")
+    assert nothing_written(tmp_path / "runs")
+
+
+def test_non_utf8_and_unknown_format(tmp_path, tiny):
+    src = tmp_path / "out.csv"
+    src.write_bytes(b"id,output\nc-001,caf\xe9\n")
+    with pytest.raises(InputError, match="UTF-8"):
+        import_outputs(src, tiny, run_id="bad", runs_dir=tmp_path / "runs")
+    with pytest.raises(InputError, match="format"):
+        import_outputs(tmp_path / "out.xlsx", tiny, run_id="bad", runs_dir=tmp_path / "runs")
+    empty = tmp_path / "e.csv"
+    empty.write_text("id,output\n")
+    with pytest.raises(InputError, match="no rows"):
+        import_outputs(empty, tiny, run_id="bad", runs_dir=tmp_path / "runs")
+    assert nothing_written(tmp_path / "runs")
+
+
+def test_null_output_is_a_failed_item(tmp_path, tiny):
+    rows = [{"id": "c-001", "output": None}, {"id": "c-002", "output": None, "error": "timeout: upstream"}]
+    src = write_jsonl(tmp_path / "o.jsonl", rows)
+    with pytest.warns(MissingOutputsWarning):
+        run = import_outputs(src, tiny, run_id="n", runs_dir=tmp_path)
+    assert run.summary.errors == {"no_output": 1, "timeout": 1}
+
+
+def test_existing_run_is_kept_unless_overwrite(tmp_path, tiny):
+    src = write_jsonl(tmp_path / "o.jsonl", [{"id": i, "output": "v1"} for i in ALL_IDS])
+    import_outputs(src, tiny, run_id="x", runs_dir=tmp_path / "runs")
+    src2 = write_jsonl(tmp_path / "o2.jsonl", [{"id": i, "output": "v2"} for i in ALL_IDS])
+    with pytest.raises(RunError, match="already exists"):
+        import_outputs(src2, tiny, run_id="x", runs_dir=tmp_path / "runs")
+    assert load_run(tmp_path / "runs" / "x").outputs["output"].tolist() == ["v1"] * 8
+    # A failing overwrite leaves the old run intact.
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"id": "nope", "output": "v3"}])
+    with pytest.raises(RunError):
+        import_outputs(bad, tiny, run_id="x", runs_dir=tmp_path / "runs", overwrite=True)
+    assert load_run(tmp_path / "runs" / "x").outputs["output"].tolist() == ["v1"] * 8
+    run = import_outputs(src2, tiny, run_id="x", runs_dir=tmp_path / "runs", overwrite=True)
+    assert run.outputs["output"].tolist() == ["v2"] * 8
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["x"]
+
+
+def test_generate_refuses_to_resume_an_imported_run(tmp_path, tiny):
+    src = write_jsonl(tmp_path / "o.jsonl", [{"id": "c-001", "output": "x"}])
+    with pytest.warns(MissingOutputsWarning):
+        import_outputs(src, tiny, run_id="imp", runs_dir=tmp_path)
+    with FakeOpenAIServer() as srv, pytest.raises(RunError, match="imported, not generated"):
+        generate(
+            Variant.from_card(tiny, "terse"),
+            tiny,
+            base_url=srv.base_url,
+            run_id="imp",
+            runs_dir=tmp_path,
+            progress=False,
+        )
+
+
+def test_cli_import_outputs(tmp_path, capsys):
+    src = write_jsonl(tmp_path / "o.jsonl", [{"ident": i, "out": "hello"} for i in ALL_IDS[:7]])
+    parser = argparse.ArgumentParser(prog="evaltools")
+    add_import_parser(parser.add_subparsers(dest="command"))
+    ns = parser.parse_args(
+        [
+            "import-outputs",
+            str(src),
+            "--golden",
+            str(TINY),
+            "--run-id",
+            "cli",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--id-column",
+            "ident",
+            "--output-column",
+            "out",
+            "--variant",
+            "terse",
+        ]
+    )
+    with pytest.warns(MissingOutputsWarning, match="a-001"):
+        assert ns.handler(ns) == 0
+    out = capsys.readouterr().out
+    assert "7/8 items, 7 ok" in out and "1 missing" in out
+    assert load_run(tmp_path / "runs" / "cli").manifest["variant"]["name"] == "terse"
