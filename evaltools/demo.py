@@ -20,6 +20,9 @@ from .errors import RunError
 from .golden import GoldenSetWarning, check_golden, load_golden
 from .scorers import score_run, summarize_scores
 
+DEMO_JUDGE: dict[str, Any] = {"model": "smollm2-135m-instruct", "temperature": 0.0, "max_tokens": 128, "seed": 0}
+"""Sampling settings of the bundled local judge whose verdicts the demo replays from the cache."""
+
 
 def find_runs(runs_dir: str | Path, golden_name: str) -> list[Path]:
     """Run folders under ``runs_dir`` made against the golden set ``golden_name``.

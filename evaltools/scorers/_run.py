@@ -61,7 +61,9 @@ class Dimension:
     params: Mapping[str, Any] = field(default_factory=dict)
     """Keyword arguments for the scorer."""
     applies_to: Mapping[str, Any] = field(default_factory=dict)
-    """Item filter: ``tags_any``, ``tags_all``, ``strata`` (lists). Empty means every item."""
+    """Item filter: ``tags_any``, ``tags_all``, ``strata`` (lists) and ``calibration``
+    (true: only the card's calibration subset, e.g. to bound the cost of an expensive
+    judge). Empty means every item."""
     gating: bool = False
     """Whether a regression on this dimension can block a merge."""
     rubric: str | None = None
@@ -104,11 +106,11 @@ class Dimension:
                 f"Unknown key(s) {sorted(unknown)} in dimension {spec['name']!r}.", path=source, field="dimensions"
             )
         applies = dict(spec.get("applies_to") or {})
-        bad = set(applies) - {"tags_any", "tags_all", "strata"}
+        bad = set(applies) - {"tags_any", "tags_all", "strata", "calibration"}
         if bad:
             raise GoldenSetError(
                 f"Unknown applies_to key(s) {sorted(bad)} in dimension {spec['name']!r}; "
-                "use tags_any, tags_all or strata.",
+                "use tags_any, tags_all, strata or calibration.",
                 path=source,
                 field="dimensions",
             )
@@ -124,15 +126,18 @@ class Dimension:
             rubric=spec.get("rubric"),
         )
 
-    def applies(self, item: Mapping[str, Any]) -> bool:
+    def applies(self, item: Mapping[str, Any], *, calibration_ids: Iterable[str] = ()) -> bool:
         """Whether this dimension scores ``item``.
 
         Args:
             item: a golden item.
+            calibration_ids: the golden set's calibration subset (for ``calibration: true``).
 
         Returns:
             True when the item passes every filter in :attr:`applies_to`.
         """
+        if self.applies_to.get("calibration") and item.get("id") not in set(calibration_ids):
+            return False
         tags = set(item.get("tags") or [])
         if "tags_any" in self.applies_to and not tags & set(self.applies_to["tags_any"]):
             return False
@@ -383,7 +388,7 @@ def score_outputs(
     rows: list[dict[str, Any]] = []
     for dim in dimensions:
         spec = get_scorer(dim.scorer)
-        items = [item for item in golden.items if dim.applies(item)]
+        items = [item for item in golden.items if dim.applies(item, calibration_ids=golden.calibration_ids)]
         if not items:
             continue
         outs = [outputs.get(item["id"]) for item in items]
