@@ -71,6 +71,13 @@ from .calibration_pairwise import length_bias, position_bias
 from .rubric import Rubric, load_rubric, rubric_names
 from .labels import append_label, calibration_subset, labels_from_csv, load_labels
 from .scorers.judge import JudgeClient, PairwiseJudge, RubricJudge
+from .annotate import Annotator
+from .variant import Variant
+from .runs import Run, import_outputs, load_run
+from .generation import generate
+from .llm import LLMCache, LLMClient, LLMCompleter
+from .report import render_report, write_index
+from .explore import explore
 
 try:
     __version__ = version("evaltools")
@@ -144,4 +151,16 @@ __all__ = [
     "JudgeClient",
     "PairwiseJudge",
     "RubricJudge",
+    "Annotator",
+    "Variant",
+    "Run",
+    "import_outputs",
+    "load_run",
+    "generate",
+    "LLMCache",
+    "LLMClient",
+    "LLMCompleter",
+    "render_report",
+    "write_index",
+    "explore",
 ]

@@ -36,6 +36,7 @@ ERROR_REASONS: dict[str, str] = {
     "model_not_found": "HTTP 404: no such model at this endpoint",
     "bad_request": "HTTP 400/422 or another 4xx",
     "malformed_response": "the body was not a chat completion",
+    "cache_miss": "offline (cache-only) mode and the request is not in the cache",
 }
 """The reason codes a failed :class:`Completion`'s ``error`` starts with."""
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from evaltools.errors import ConfigError
 
-__all__ = ["add_calibrate_parser", "calibrate_command", "judge_scales"]
+__all__ = ["add_calibrate_parser", "calibrate_command", "calibrate_golden", "judge_scales"]
 
 
 def judge_scales(golden: Any) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
@@ -44,6 +44,37 @@ def judge_scales(golden: Any) -> tuple[dict[str, tuple[int, ...]], dict[str, str
     return scales, levels
 
 
+def calibrate_golden(golden: Any, scores: Any, *, labels_dir: str | Path | None = None, **kwargs: Any) -> Any:
+    """Calibrate the judge dimensions of a golden set's card against its human labels.
+
+    Args:
+        golden: a :class:`~evaltools.golden.GoldenSet`.
+        scores: a long score table holding the judge scores (one or more runs).
+        labels_dir: the labels folder (default: ``<golden>/labels``).
+        **kwargs: passed to :func:`~evaltools.calibration.calibrate` (``kappa_floor``,
+            ``max_ci_width``, ``min_labels``, ``n_resamples``, ``rng``...).
+
+    Returns:
+        The :class:`~evaltools.calibration.CalibrationReport`.
+
+    Raises:
+        ConfigError: the card declares no judge dimension.
+    """
+    from evaltools.calibration import calibrate
+    from evaltools.labels import load_labels
+
+    scales, levels = judge_scales(golden)
+    if not scales:
+        raise ConfigError(
+            f"The card of {golden.name!r} declares no judge dimension (scorer: judge, rubric: ...); "
+            "there is nothing to calibrate.",
+            path=golden.path / "card.yaml",
+        )
+    labels = Path(labels_dir) if labels_dir is not None else golden.path / "labels"
+    human = load_labels(labels, items=golden.ids, dimensions=scales)
+    return calibrate(scores, human, scale=scales, level=levels, **kwargs)
+
+
 def calibrate_command(args: argparse.Namespace) -> int:
     """Run ``evaltools calibrate`` (see :func:`add_calibrate_parser`).
 
@@ -56,27 +87,15 @@ def calibrate_command(args: argparse.Namespace) -> int:
     Raises:
         ConfigError: the card declares no judge dimension.
     """
-    from evaltools.calibration import calibrate
     from evaltools.golden import load_golden
-    from evaltools.labels import load_labels
     from evaltools.scorers import read_scores
 
     golden = load_golden(args.golden)
-    scales, levels = judge_scales(golden)
-    if not scales:
-        raise ConfigError(
-            f"The card of {golden.name!r} declares no judge dimension (scorer: judge, rubric: ...); "
-            "there is nothing to calibrate.",
-            path=golden.path / "card.yaml",
-        )
     labels_dir = Path(args.labels) if args.labels else golden.path / "labels"
-    human = load_labels(labels_dir, items=golden.ids, dimensions=scales)
-    scores = read_scores(*args.runs)
-    report = calibrate(
-        scores,
-        human,
-        scale=scales,
-        level=levels,  # type: ignore[arg-type]
+    report = calibrate_golden(
+        golden,
+        read_scores(*args.runs),
+        labels_dir=labels_dir,
         kappa_floor=args.kappa_floor,
         max_ci_width=args.max_ci_width,
         min_labels=args.min_labels,

@@ -125,6 +125,9 @@ class LLMClient:
         retry_initial_s: the first backoff delay; it doubles per retry, plus jitter.
         retry_max_s: the longest backoff delay.
         max_retry_after_s: the longest ``Retry-After`` honoured.
+        offline: cache-only mode: answer from the cache and never call the
+            endpoint; a request that is not cached fails with reason
+            ``cache_miss``. Replays recorded runs and judge verdicts (the demo).
 
     Raises:
         ConfigError: a bad setting, a missing key for OpenAI, or a bad ``.env`` file.
@@ -148,7 +151,11 @@ class LLMClient:
         retry_initial_s: float = 0.5,
         retry_max_s: float = 30.0,
         max_retry_after_s: float = 60.0,
+        offline: bool = False,
     ) -> None:
+        if offline and cache is None:
+            raise ConfigError("The 'offline' mode of LLMClient needs a cache to answer from; pass cache=.")
+        self.offline = offline
         for name, value, ok in (
             ("concurrency", concurrency, isinstance(concurrency, int) and concurrency >= 1),
             ("max_retries", max_retries, isinstance(max_retries, int) and max_retries >= 0),
@@ -233,6 +240,11 @@ class LLMClient:
             if hit is not None:
                 self._count(requests=1, cache_hits=1)
                 return hit
+        if self.offline:
+            self._count(requests=1, errors=1)
+            return Completion(
+                None, error=f"cache_miss: model {request.model!r} was not called (offline mode); record it first"
+            )
         state = self._state()
         async with state.semaphore:
             completion = await self._call(state.client, request)

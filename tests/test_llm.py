@@ -386,3 +386,26 @@ def test_api_key_never_leaks(tmp_path, monkeypatch, caplog):
     blobs += [p.read_bytes().decode("latin-1") for p in tmp_path.rglob("*") if p.is_file()]
     for blob in blobs:  # ...and is nowhere else, not even the masked echo of the server
         assert secret not in blob and "SECRETKEY" not in blob and "cdef" not in blob
+
+
+def test_offline_mode_replays_the_cache_and_never_calls(tmp_path):
+    from evaltools.llm import ChatRequest, LLMClient, LLMCompleter
+    from evaltools.llm_cache import Completion, LLMCache, cache_key
+    from evaltools.errors import ConfigError, LLMError
+
+    cache = LLMCache(tmp_path / "c.sqlite")
+    hit = ChatRequest("m", [{"role": "user", "content": "recorded"}], 0.0, 16, 0, None, {})
+    cache.put(cache_key(hit), "m", Completion("from the cache", finish_reason="stop", latency_s=0.5))
+    # port 9 (discard) is never contacted: a miss must fail at once, not retry a dead endpoint
+    client = LLMClient("http://127.0.0.1:9/v1", cache=cache, offline=True, max_retries=3)
+    assert client.complete(hit).output == "from the cache"
+    miss = ChatRequest("m", [{"role": "user", "content": "never recorded"}], 0.0, 16, 0, None, {})
+    result = client.complete(miss)
+    assert result.output is None and result.error_reason == "cache_miss"
+    assert client.stats.cache_hits == 1 and client.stats.retries == 0
+    judge = LLMCompleter("m", client=client, temperature=0.0, max_tokens=16, seed=0)
+    assert judge.complete("recorded") == "from the cache"
+    with pytest.raises(LLMError, match="cache_miss"):
+        judge.complete("never recorded")
+    with pytest.raises(ConfigError, match="needs a cache"):
+        LLMClient("http://127.0.0.1:9/v1", offline=True)
