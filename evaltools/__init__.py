@@ -77,7 +77,6 @@ from .runs import Run, import_outputs, load_run
 from .generation import generate
 from .llm import LLMCache, LLMClient, LLMCompleter
 from .report import render_report, write_index
-from .explore import explore
 
 try:
     __version__ = version("evaltools")
@@ -162,5 +161,4 @@ __all__ = [
     "LLMCompleter",
     "render_report",
     "write_index",
-    "explore",
 ]

@@ -518,8 +518,9 @@ def summarize_scores(table: pd.DataFrame, *, by: Sequence[str] = ("run_id", "dim
     Examples:
         >>> t = pd.DataFrame({"run_id": "r", "dimension": "d", "value": [1.0, 0.0, float("nan")],
         ...                   "failure": [None, "invalid_json", None]})
-        >>> summarize_scores(t)[["n", "n_scored", "mean", "n_failed", "n_unscored"]].iloc[0].tolist()
-        [3, 2, 0.5, 1, 1]
+        >>> row = summarize_scores(t).iloc[0]
+        >>> int(row["n"]), int(row["n_scored"]), float(row["mean"]), int(row["n_failed"]), int(row["n_unscored"])
+        (3, 2, 0.5, 1, 1)
     """
     g = table.groupby(list(by), sort=False, dropna=False)
     out = g.agg(
