@@ -1,0 +1,391 @@
+"""The front door: ``monitor()`` from logs to alerts, its result, alert episodes and the CLI hook."""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from evaltools.errors import ConfigError
+from evaltools.monitor._alerts import METRICS, Alert, Detection, DetectionConfig
+from evaltools.monitor._detectors import detect_anomalies
+from evaltools.monitor._logs import DataQuality, LogData, load_logs
+from evaltools.monitor._windows import WindowMetrics, compute_windows
+
+__all__ = ["MonitorResult", "add_monitor_parser", "alert_episodes", "monitor", "run_monitor_command"]
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """Everything :func:`monitor` computed: windows, alerts, data quality, parameters."""
+
+    windows: WindowMetrics
+    """Per-window metrics (``windows.frame``), gaps included."""
+    detection: Detection
+    """Alerts and per-window detector statistics."""
+    quality: DataQuality
+    """Rows and values excluded while loading, with counts."""
+    sources: tuple[str, ...]
+    """The files (or ``"<DataFrame>"``) read."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """The parameters of the run (window, sensitivity...), for reports."""
+
+    @property
+    def alerts(self) -> tuple[Alert, ...]:
+        """The alerts."""
+        return self.detection.alerts
+
+    @property
+    def gaps(self) -> pd.DataFrame:
+        """Runs of empty windows (start, end, n_windows)."""
+        return self.windows.gaps
+
+    def to_frame(self) -> pd.DataFrame:
+        """The alerts, one row each (the ``group`` column only when monitoring ``by`` a column)."""
+        frame = self.detection.to_frame()
+        return frame if self.windows.by else frame.drop(columns=["group"])
+
+    def summary(self) -> pd.DataFrame:
+        """One row per metric: alerts by detector, first and last alert, latest value and baseline."""
+        st = self.detection.stats
+        rows = []
+        a = self.to_frame()
+        for metric in dict.fromkeys(st["metric"]):
+            s = st[st["metric"] == metric].sort_values("window_start")
+            last = s.dropna(subset=["value"]).tail(1)
+            am = a[a["metric"] == metric]
+            rows.append(
+                {
+                    "metric": metric,
+                    "detectors": ", ".join(dict.fromkeys(s["detector"])),
+                    "n_alerts": len(am),
+                    "first_alert": am["window_start"].min() if len(am) else pd.NaT,
+                    "last_alert": am["window_start"].max() if len(am) else pd.NaT,
+                    "latest_value": float(last["value"].iloc[0]) if len(last) else math.nan,
+                    "latest_baseline": float(last["baseline"].iloc[0]) if len(last) else math.nan,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def episodes(self, *, max_gap: int = 1) -> pd.DataFrame:
+        """Alerts merged into episodes; see :func:`alert_episodes` (``group`` only when monitoring ``by``)."""
+        ep = alert_episodes(self.detection.to_frame(), window=self.windows.window, max_gap=max_gap)
+        return ep if self.windows.by else ep.drop(columns=["group"])
+
+    def _repr_html_(self) -> str:
+        f = self.windows.frame
+        n_req = int(f["n_requests"].sum())
+        n_ep = len(self.episodes())
+        head = (
+            f"<h4>Monitoring: {n_ep} alert episode(s), {len(self.alerts)} alert(s) over {len(f)} "
+            f"{self.windows.window} windows, {n_req:,} requests</h4><p>{html.escape(', '.join(self.sources[:3]))}"
+            f"{' ...' if len(self.sources) > 3 else ''}; {int(f['gap'].sum())} empty window(s), "
+            f"{int(f['low_n'].sum())} low-n window(s); {self.quality.n_rows_read - self.quality.n_rows_used} row(s) "
+            "excluded while loading.</p>"
+        )
+        s = self.summary()[["metric", "detectors", "n_alerts", "first_alert", "last_alert"]]
+        return head + str(s.to_html(index=False, escape=True, na_rep=""))
+
+    def save(self, directory: str | Path, *, prefix: str = "monitoring") -> list[Path]:
+        """Write the tables as CSV and the alerts and summary as JSON into ``directory``.
+
+        Args:
+            directory: the folder (created if needed).
+            prefix: file name prefix.
+
+        Returns:
+            The paths written: ``<prefix>_windows.csv``, ``_alerts.csv``, ``_alerts.json``,
+            ``_quality.csv``, ``_gaps.csv``, ``_summary.json``.
+        """
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        out = []
+        a = self.to_frame()
+        for name, frame in (
+            ("windows", self.windows.frame),
+            ("alerts", a),
+            ("quality", self.quality.to_frame()),
+            ("gaps", self.gaps),
+        ):
+            p = d / f"{prefix}_{name}.csv"
+            frame.to_csv(p, index=False)
+            out.append(p)
+        p = d / f"{prefix}_alerts.json"
+        p.write_text(a.to_json(orient="records", date_format="iso", indent=1), encoding="utf-8")
+        out.append(p)
+        summary = {
+            "params": {k: v for k, v in self.params.items() if _jsonable(v)},
+            "sources": list(self.sources),
+            "n_windows": len(self.windows.frame),
+            "n_requests": int(self.windows.frame["n_requests"].sum()),
+            "n_alerts": len(self.alerts),
+            "alerts_by_metric": a.groupby("metric").size().to_dict() if len(a) else {},
+            "rows_read": self.quality.n_rows_read,
+            "rows_used": self.quality.n_rows_used,
+        }
+        p = d / f"{prefix}_summary.json"
+        p.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+        out.append(p)
+        return out
+
+
+def alert_episodes(alerts: pd.DataFrame, *, window: Literal["hour", "day"], max_gap: int = 1) -> pd.DataFrame:
+    """Merge alerts on the same metric (and group) in nearby windows into episodes.
+
+    An incident lasting twelve hours raises a dozen alerts per detector; an episode is
+    what a person reads: one metric, from its first to its last alerted window, with the
+    strongest alert's explanation.
+
+    Args:
+        alerts: ``MonitorResult.to_frame()`` (one row per alert).
+        window: the window size of the alerts.
+        max_gap: alerted windows at most this many quiet windows apart join one episode.
+
+    Returns:
+        One row per episode, sorted by start: ``start``, ``end`` (end of the last alerted
+        window), ``group``, ``metric``, ``detectors``, ``n_alerts``, ``direction`` (of the
+        strongest alert), ``peak_window``, ``value`` and ``baseline`` at the peak, and the
+        peak alert's ``explanation``. The strongest alert is the one furthest beyond its
+        threshold (``distance / threshold``).
+
+    Examples:
+        >>> al = pd.DataFrame({"metric": ["latency_p99"] * 3, "group": None, "detector": "robust_z",
+        ...                    "window_start": pd.to_datetime(["2024-01-01 03:00", "2024-01-01 04:00",
+        ...                                                    "2024-01-01 09:00"], utc=True),
+        ...                    "direction": "up", "value": [3.0, 4.0, 3.5], "baseline": 2.0,
+        ...                    "distance": [6.0, 9.0, 7.0], "threshold": 5.0, "explanation": ["a", "b", "c"]})
+        >>> alert_episodes(al, window="hour")[["start", "n_alerts", "explanation"]].to_numpy().tolist()[0][1:]
+        [2, 'b']
+    """
+    cols = ["start", "end", "group", "metric", "detectors", "n_alerts", "direction", "peak_window", "value",
+            "baseline", "explanation"]  # fmt: skip
+    if alerts.empty:
+        return pd.DataFrame(columns=cols)
+    step = pd.Timedelta(hours=1) if window == "hour" else pd.Timedelta(days=1)
+    a = alerts.copy()
+    a["group"] = a["group"].astype(object).where(a["group"].notna(), None) if "group" in a else None
+    a["_g"] = a["group"].fillna("")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a["_strength"] = (a["distance"].abs() / a["threshold"].abs()).replace(np.inf, 1e9).fillna(0.0)
+    rows = []
+    for (_g, metric), sub in a.groupby(["_g", "metric"], sort=False):
+        sub = sub.sort_values("window_start")
+        starts = pd.to_datetime(sub["window_start"], utc=True)
+        new = starts.diff() > (max_gap + 1) * step
+        for _, ep in sub.groupby(new.cumsum().to_numpy()):
+            peak = ep.loc[ep["_strength"].idxmax()]
+            rows.append(
+                {
+                    "start": ep["window_start"].min(), "end": ep["window_start"].max() + step, "group": peak["group"],
+                    "metric": metric, "detectors": ", ".join(dict.fromkeys(ep["detector"])), "n_alerts": len(ep),
+                    "direction": peak["direction"], "peak_window": peak["window_start"], "value": peak["value"],
+                    "baseline": peak["baseline"], "explanation": peak["explanation"],
+                }
+            )  # fmt: skip
+    return pd.DataFrame(rows, columns=cols).sort_values(["start", "metric"]).reset_index(drop=True)
+
+
+def _jsonable(v: Any) -> bool:
+    try:
+        json.dumps(v, default=str)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def monitor(
+    logs: str | Path | Sequence[str | Path] | pd.DataFrame | LogData | Any,
+    *,
+    window: Literal["hour", "day"] = "hour",
+    by: str | None = None,
+    metrics: Sequence[str] | None = None,
+    sensitivity: Literal["low", "medium", "high"] = "medium",
+    columns: Mapping[str, str] | None = None,
+    latency_unit: Literal["s", "ms"] = "s",
+    assume_timezone: str | None = None,
+    on_bad_rows: Literal["raise", "skip"] = "raise",
+    max_tokens: int | None = None,
+    min_requests: int = 30,
+    confidence: float = 0.95,
+    config: DetectionConfig | None = None,
+    start: Any = None,
+    end: Any = None,
+) -> MonitorResult:
+    """Monitor production logs: load, aggregate per window, detect anomalies on rolling baselines.
+
+    Args:
+        logs: a path, folder, list of files, DataFrame, Ibis table, or :class:`LogData`.
+        window: ``"hour"`` or ``"day"``.
+        by: monitor each ``"segment"`` (or ``"model"``) separately.
+        metrics: metric names to check (see ``evaltools.monitor.METRICS``); None for all the logs support.
+        sensitivity: ``"low"``, ``"medium"`` or ``"high"`` (scales every threshold).
+        columns: column-name overrides for :func:`load_logs`.
+        latency_unit: ``"s"`` or ``"ms"``.
+        assume_timezone: zone of timestamps without an offset (see :func:`load_logs`).
+        on_bad_rows: ``"raise"`` or ``"skip"`` (and count) malformed lines and unparseable timestamps.
+        max_tokens: completion cap, when the logs have no ``finish_reason``.
+        min_requests: windows with fewer requests are flagged low-n and not alerted on.
+        confidence: confidence level of the per-window intervals.
+        config: full detection settings; ``metrics`` and ``sensitivity`` override its fields.
+        start: first instant to monitor; None for all.
+        end: end of the monitored range (exclusive); None for all.
+
+    Returns:
+        A :class:`MonitorResult`.
+
+    Raises:
+        InputError: for unreadable logs (see :func:`load_logs`).
+        ConfigError: for invalid settings.
+
+    Examples:
+        >>> from evaltools.synthetic import generate_synthetic_logs
+        >>> syn = generate_synthetic_logs(days=21, requests_per_hour=40, incidents=None, seed=2)
+        >>> result = monitor(syn.logs, window="day")
+        >>> len(result.windows.frame), len(result.alerts)
+        (21, 0)
+    """
+    data = logs if isinstance(logs, LogData) else load_logs(
+        logs,
+        columns=columns,
+        latency_unit=latency_unit,
+        assume_timezone=assume_timezone,
+        on_bad_rows=on_bad_rows,
+    )  # fmt: skip
+    wm = compute_windows(
+        data, window=window, by=by, max_tokens=max_tokens, min_requests=min_requests, confidence=confidence,
+        start=start, end=end,
+    )  # fmt: skip
+    cfg = config or DetectionConfig()
+    overrides: dict[str, Any] = {"sensitivity": sensitivity}
+    if metrics is not None:
+        overrides["metrics"] = tuple(metrics)
+    det = detect_anomalies(wm, cfg, **overrides)
+    params = {
+        "window": window, "by": by, "metrics": list(metrics) if metrics is not None else None,
+        "sensitivity": sensitivity, "latency_unit": latency_unit, "assume_timezone": assume_timezone,
+        "on_bad_rows": on_bad_rows, "max_tokens": max_tokens, "min_requests": min_requests, "confidence": confidence,
+    }  # fmt: skip
+    return MonitorResult(windows=wm, detection=det, quality=data.quality, sources=data.sources, params=params)
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI hook: ``evaltools monitor --logs PATH --window hour --out reports/monitoring.html``
+
+
+def add_monitor_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``monitor`` subcommand to an ``argparse`` subparsers object.
+
+    Args:
+        subparsers: the object returned by ``parser.add_subparsers()``.
+
+    Returns:
+        The new subparser; its ``func`` default is :func:`run_monitor_command`.
+
+    Examples:
+        >>> root = argparse.ArgumentParser(prog="evaltools")
+        >>> _ = add_monitor_parser(root.add_subparsers(dest="command"))
+        >>> args = root.parse_args(["monitor", "--logs", "logs/", "--window", "day"])
+        >>> args.window, args.out, args.func is run_monitor_command
+        ('day', 'reports/monitoring.html', True)
+    """
+    p = subparsers.add_parser(
+        "monitor",
+        help="Monitor production logs: per-window metrics and alerts on rolling baselines.",
+        description="Aggregate production logs per window (DuckDB), detect anomalies against rolling seasonal "
+        "baselines, and write the monitoring report.",
+    )
+    p.add_argument("--logs", required=True, nargs="+", help="log files or folders (JSONL, CSV, Parquet)")
+    p.add_argument("--window", choices=("hour", "day"), default="hour", help="window size (UTC)")
+    p.add_argument("--out", default="reports/monitoring.html", help="report path (HTML)")
+    p.add_argument("--by", choices=("segment", "model"), default=None, help="monitor each segment or model separately")
+    p.add_argument("--metrics", default=None, help=f"comma-separated subset of: {','.join(METRICS)}")
+    p.add_argument("--sensitivity", choices=("low", "medium", "high"), default="medium")
+    p.add_argument("--latency-unit", choices=("s", "ms"), default="s")
+    p.add_argument("--assume-timezone", default=None, help="zone of timestamps without an offset, e.g. UTC")
+    p.add_argument("--on-bad-rows", choices=("raise", "skip"), default="raise")
+    p.add_argument("--max-tokens", type=int, default=None, help="completion cap when finish_reason is not logged")
+    p.add_argument("--min-requests", type=int, default=30, help="windows with fewer requests are low-n")
+    p.add_argument(
+        "--column", action="append", default=[], metavar="FIELD=NAME",
+        help="map a field to a column name, e.g. --column timestamp=ts (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--fail-on-alert", action="store_true", help="exit with status 1 when there is any alert")
+    p.set_defaults(handler=run_monitor_command)
+    parser: argparse.ArgumentParser = p
+    return parser
+
+
+def _parse_columns(items: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(
+                f"The --column option must look like FIELD=NAME (e.g. timestamp=ts). Got {item!r} instead."
+            )
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def run_monitor_command(args: argparse.Namespace) -> int:
+    """Handle ``evaltools monitor``: run :func:`monitor` and write the report.
+
+    The report is rendered with ``evaltools.report.render_report("monitoring", params, out)``
+    when that module exists. Otherwise the tables are written as CSV and JSON next
+    to ``--out`` (``<stem>_alerts.csv``, ``_alerts.json``, ``_windows.csv``...) and the
+    command says so.
+
+    Args:
+        args: parsed arguments of the ``monitor`` subcommand.
+
+    Returns:
+        The exit status: 0, or 1 with ``--fail-on-alert`` when there are alerts.
+
+    Raises:
+        InputError: for unreadable logs.
+        ConfigError: for invalid options.
+    """
+    metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
+    columns = _parse_columns(args.column)
+    logs = args.logs[0] if len(args.logs) == 1 else list(args.logs)
+    result = monitor(
+        logs, window=args.window, by=args.by, metrics=metrics, sensitivity=args.sensitivity, columns=columns or None,
+        latency_unit=args.latency_unit, assume_timezone=args.assume_timezone, on_bad_rows=args.on_bad_rows,
+        max_tokens=args.max_tokens, min_requests=args.min_requests,
+    )  # fmt: skip
+    out = Path(args.out)
+    print(
+        f"{len(result.alerts)} alert(s) over {len(result.windows.frame)} {args.window} windows "
+        f"({result.quality.n_rows_used:,} rows used of {result.quality.n_rows_read:,})."
+    )
+    render: Any = None
+    try:
+        from evaltools.report import render_report
+
+        render = render_report
+    except ImportError:
+        pass
+    if render is not None:
+        params = {
+            "logs_path": [str(x) for x in args.logs] if len(args.logs) > 1 else str(args.logs[0]),
+            "window": args.window, "by": args.by, "metrics": metrics, "sensitivity": args.sensitivity,
+            "columns": columns, "latency_unit": args.latency_unit, "assume_timezone": args.assume_timezone,
+            "on_bad_rows": args.on_bad_rows, "max_tokens": args.max_tokens, "min_requests": args.min_requests,
+        }  # fmt: skip
+        render("monitoring", params, out)
+        print(f"Report written to {out}.")
+    else:
+        paths = result.save(out.parent, prefix=out.stem)
+        print(
+            "The report machinery (evaltools.report) is not installed, so no HTML was rendered; "
+            f"wrote the tables instead: {', '.join(str(p) for p in paths)}."
+        )
+    return 1 if (args.fail_on_alert and result.alerts) else 0

@@ -1,0 +1,496 @@
+"""The detectors themselves: one function per kind of metric (level, proportion, distribution)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaltools.monitor._alerts import Alert, DetectionConfig, _Metric
+from evaltools.monitor._stats import (
+    _cusum,
+    _ewma,
+    _lag1,
+    _lags,
+    _nanmedian_rows,
+    _quantile_from_hist,
+    _robust_sd,
+    _t_threshold,
+    _trailing_median,
+    psi,
+)
+from evaltools.monitor._windows import LENGTH_BINS_PER_E
+
+
+@dataclass
+class _Ctx:
+    frame: pd.DataFrame
+    hist: pd.DataFrame | None
+    cfg: DetectionConfig
+    window: str
+    period: int | None
+    W: int
+    min_hist: int
+    warmup: int
+    length_unit: str | None
+    group: str | None
+    lam: float
+
+
+def _baseline_desc(ctx: _Ctx, seasonal: bool) -> str:
+    if seasonal and ctx.period is not None:
+        what = {168: "hour-of-week", 24: "hour-of-day", 7: "weekday"}[ctx.period]
+        unit = "weeks" if ctx.period in (168, 7) else "days"
+        return f"median of the same {what} over the previous {ctx.cfg.seasonal_periods} {unit}"
+    return f"median of the previous {ctx.W} windows"
+
+
+def _standardize(ctx: _Ctx, m: _Metric) -> dict[str, np.ndarray]:
+    """Seasonal expected value, residual and robust z of a level metric (transformed scale)."""
+    f = ctx.frame
+    cfg = ctx.cfg
+    raw = f[m.value].to_numpy(float)
+    n = f[m.n].to_numpy(float)
+    se = f[m.se].to_numpy(float)
+    if m.log:
+        floor = 0.5 if m.unit in ("length", "requests") else 1e-6
+        x = np.log(np.maximum(raw, floor))
+    else:
+        x = raw.copy()
+    min_n = 1 if m.value == "n_requests" else (cfg.min_judged if m.value == "judge_mean" else f.attrs["min_requests"])
+    valid = ~f["gap"].to_numpy() & (n >= min_n) & np.isfinite(x)
+    xv = np.where(valid, x, np.nan)
+    T = len(x)
+    if m.seasonal and ctx.period is not None:
+        L = _lags(xv, ctx.period, cfg.seasonal_periods)
+        cnt = np.sum(np.isfinite(L), axis=1)
+        e = _nanmedian_rows(L)
+        e[cnt < cfg.min_seasonal_periods] = np.nan
+    else:
+        e, cnt = _trailing_median(xv, ctx.W, ctx.min_hist)
+    r = xv - e
+    # Variance of a median of m values is about (pi/2) sigma^2 / m (the mean's for m <= 2).
+    infl = 1.0 + np.where(cnt >= 3, math.pi / 2, 1.0) / np.maximum(cnt, 1)
+    # Per-window "unit SD" (SE * sqrt(n)); the history's median is used for every window, because
+    # one small window's own spread or quantile slope is too noisy to weigh it by.
+    with np.errstate(invalid="ignore"):
+        unit = se * np.sqrt(n)
+    usable = np.isfinite(r) & (n > 0)
+    unit_ok = np.isfinite(unit) & (unit > 0)
+    z = np.full(T, np.nan)
+    scale = np.full(T, np.nan)
+    dof = np.zeros(T, dtype=np.int64)
+    idx = np.flatnonzero(usable)
+    for t in range(T):
+        if not usable[t]:
+            continue
+        lo = np.searchsorted(idx, t - ctx.W)
+        hi = np.searchsorted(idx, t)
+        h = idx[lo:hi]
+        if len(h) < ctx.min_hist or t - idx[0] < ctx.warmup:
+            continue
+        hu = h[unit_ok[h]]
+        u = float(np.median(unit[hu])) if len(hu) else 0.0
+        vh = u**2 / n[h] * infl[h]
+        vt = u**2 / n[t] * infl[t]
+        rh = r[h]
+        # Between-window variance: what the residual spread leaves after sampling noise.
+        tau2 = max(0.0, _robust_sd(rh) ** 2 - float(np.mean(vh)))
+        if tau2 + vt <= 0:
+            continue
+        zh = rh / np.sqrt(tau2 + vh)
+        sz = max(_robust_sd(zh), 0.7)
+        scale[t] = math.sqrt(tau2 + vt) * sz
+        z[t] = r[t] / scale[t]
+        dof[t] = len(h) - 1
+    return {"x": x, "raw": raw, "e": e, "z": z, "scale": scale, "valid": valid, "dof": dof}
+
+
+def _back(m: _Metric, v: np.ndarray | float) -> Any:
+    return np.exp(v) if m.log else v
+
+
+def _fmt(m: _Metric, v: float, length_unit: str | None) -> str:
+    if not np.isfinite(v):
+        return "n/a"
+    if m.unit == "s":
+        return f"{v:.3g} s"
+    if m.unit == "%":
+        return f"{100 * v:.2f}%"
+    if m.unit == "length":
+        return f"{v:.0f} {length_unit or ''}".strip()
+    if m.unit == "requests":
+        return f"{v:.0f} requests"
+    return f"{v:.3g} {m.unit}".strip()
+
+
+def _when(ts: pd.Timestamp, window: str) -> str:
+    return f"{ts:%Y-%m-%d %H:%M} UTC" if window == "hour" else f"{ts:%Y-%m-%d} (UTC day)"
+
+
+def _level(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tuple[list[Alert], list[pd.DataFrame]]:
+    cfg, f = ctx.cfg, ctx.frame
+    s = _standardize(ctx, m)
+    z, e, scale = s["z"], s["e"], s["scale"]
+    starts, ends = f["window_start"], f["window_end"]
+    alerts: list[Alert] = []
+    stats: list[pd.DataFrame] = []
+    desc = _baseline_desc(ctx, m.seasonal)
+    base_nat = _back(m, e)
+    if "robust_z" in dets:
+        base_thr = cfg.z_threshold * cfg.factor
+        thr = np.array([_t_threshold(base_thr, int(d)) if d > 0 else np.nan for d in s["dof"]])
+        lower, upper = _back(m, e - thr * scale), _back(m, e + thr * scale)
+        fire = np.abs(z) > thr
+        stats.append(_stat_frame(ctx, name, "robust_z", s["raw"], base_nat, lower, upper, z, thr, fire))
+        for t in np.flatnonzero(fire):
+            up = z[t] > 0
+            alerts.append(
+                Alert(
+                    metric=name, window_start=starts.iloc[t], window_end=ends.iloc[t], value=float(s["raw"][t]),
+                    baseline=float(base_nat[t]), distance=float(z[t]), threshold=float(thr[t]), detector="robust_z",
+                    direction="up" if up else "down", group=ctx.group,
+                    explanation=(
+                        f"{m.label} was {_fmt(m, s['raw'][t], ctx.length_unit)} in the window starting "
+                        f"{_when(starts.iloc[t], ctx.window)}, {abs(z[t]):.1f} robust standard deviations "
+                        f"{'above' if up else 'below'} its baseline of "
+                        f"{_fmt(m, base_nat[t], ctx.length_unit)} ({desc}). "
+                        f"No-alert range: {_fmt(m, lower[t], ctx.length_unit)} to {_fmt(m, upper[t], ctx.length_unit)}."
+                    ),
+                )
+            )  # fmt: skip
+        if name == "n_requests":
+            alerts.extend(_gap_alerts(ctx, m, e))
+    if "ewma" in dets or "cusum" in dets:
+        zs = np.where(np.isfinite(z), z, np.nan)
+        # Lag-1 autocorrelation of the standardized deviations, from the trailing baseline only.
+        rho = np.array([_lag1(zs[max(0, t - ctx.W) : t]) for t in range(len(zs))])
+        if "ewma" in dets:
+            stat, lim = _ewma(zs, ctx.lam, cfg.ewma_limit * cfg.factor, rho)
+            alerts.extend(_crossing_alerts(ctx, name, m, "ewma", stat, lim, s["raw"], base_nat, desc))
+            stats.append(
+                _stat_frame(ctx, name, "ewma", s["raw"], base_nat, np.full(len(z), np.nan), np.full(len(z), np.nan),
+                            stat, lim, np.abs(stat) > lim)
+            )  # fmt: skip
+        if "cusum" in dets:
+            stat = _cusum(zs, cfg.cusum_k, cfg.cusum_h * cfg.factor)
+            thr = np.full(len(z), cfg.cusum_h * cfg.factor)
+            alerts.extend(_crossing_alerts(ctx, name, m, "cusum", stat, thr, s["raw"], base_nat, desc))
+            stats.append(
+                _stat_frame(ctx, name, "cusum", s["raw"], base_nat, np.full(len(z), np.nan), np.full(len(z), np.nan),
+                            stat, thr, np.abs(stat) > thr)
+            )  # fmt: skip
+    return alerts, stats
+
+
+def _gap_alerts(ctx: _Ctx, m: _Metric, e: np.ndarray) -> list[Alert]:
+    """An empty window where the baseline expects real traffic is an outage, or missing logs."""
+    f = ctx.frame
+    out = []
+    gap = f["gap"].to_numpy()
+    expected = np.exp(e)
+    for t in np.flatnonzero(gap & np.isfinite(e) & (expected >= f.attrs["min_requests"])):
+        ts = f["window_start"].iloc[t]
+        out.append(
+            Alert(
+                metric="n_requests", window_start=ts, window_end=f["window_end"].iloc[t], value=0.0,
+                baseline=float(expected[t]), distance=math.inf, threshold=float(f.attrs["min_requests"]),
+                detector="gap", direction="down", group=ctx.group,
+                explanation=(
+                    f"No requests were logged in the window starting {_when(ts, ctx.window)}, although its baseline "
+                    f"expects about {expected[t]:.0f} ({_baseline_desc(ctx, True)}): an outage, or logs missing."
+                ),
+            )
+        )  # fmt: skip
+    return out
+
+
+def _crossing_alerts(
+    ctx: _Ctx, name: str, m: _Metric, det: str, stat: np.ndarray, lim: np.ndarray, raw: np.ndarray,
+    base: np.ndarray, desc: str,
+) -> list[Alert]:  # fmt: skip
+    """Alert at the first window of each run beyond the limit (a drift is one event)."""
+    f = ctx.frame
+    out = []
+    over = np.isfinite(stat) & np.isfinite(lim) & (np.abs(stat) > lim)
+    prev = False
+    for t in range(len(stat)):
+        if not np.isfinite(stat[t]):
+            continue
+        if over[t] and not prev:
+            up = stat[t] > 0
+            ts = f["window_start"].iloc[t]
+            what = (
+                f"the EWMA (lambda={ctx.lam:g}) of its standardized deviations reached {stat[t]:+.2f}, "
+                f"beyond the control limit +/-{lim[t]:.2f}"
+                if det == "ewma"
+                else f"the CUSUM of its standardized deviations reached {abs(stat[t]):.1f} (limit {lim[t]:.1f})"
+            )
+            out.append(
+                Alert(
+                    metric=name, window_start=ts, window_end=f["window_end"].iloc[t], value=float(raw[t]),
+                    baseline=float(base[t]), distance=float(stat[t]), threshold=float(lim[t]), detector=det,
+                    direction="up" if up else "down", group=ctx.group,
+                    explanation=(
+                        f"{m.label} has drifted {'up' if up else 'down'} as of the window starting "
+                        f"{_when(ts, ctx.window)}: {what}. Current value {_fmt(m, raw[t], ctx.length_unit)}, "
+                        f"baseline {_fmt(m, base[t], ctx.length_unit)} ({desc})."
+                    ),
+                )
+            )  # fmt: skip
+        prev = bool(over[t])
+    return out
+
+
+def _stat_frame(
+    ctx: _Ctx, metric: str, det: str, value: Any, baseline: Any, lower: Any, upper: Any, statistic: Any,
+    threshold: Any, alert: Any,
+) -> pd.DataFrame:  # fmt: skip
+    f = ctx.frame
+    return pd.DataFrame(
+        {
+            "window_start": f["window_start"].to_numpy(),
+            "group": ctx.group,
+            "metric": metric,
+            "detector": det,
+            "value": np.asarray(value, dtype=float),
+            "baseline": np.asarray(baseline, dtype=float),
+            "lower": np.asarray(lower, dtype=float),
+            "upper": np.asarray(upper, dtype=float),
+            "statistic": np.asarray(statistic, dtype=float),
+            "threshold": np.broadcast_to(np.asarray(threshold, dtype=float), (len(f),)).copy(),
+            "alert": np.asarray(alert, dtype=bool) & np.isfinite(np.asarray(statistic, dtype=float)),
+        }
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Proportions: seasonal Laney p' with mid-p binomial z, binomial CUSUM
+
+
+def _binomial_z(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """z-score of k successes in n at rate p through the mid-p binomial tail (exact for small counts).
+
+    Each side is computed from its own tail (``cdf`` below the mean, ``sf`` above it) so extreme
+    windows keep their size instead of saturating at ``norm.ppf(1 - 1e-16)`` = 8.2; when even that
+    tail underflows, the normal approximation takes over.
+    """
+    from scipy.stats import binom, norm
+
+    pmf = binom.pmf(k, n, p)
+    lower = binom.cdf(k - 1, n, p) + 0.5 * pmf
+    upper = binom.sf(k, n, p) + 0.5 * pmf
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(lower < 0.5, norm.ppf(lower), norm.isf(upper))
+        approx = (k - n * p) / np.sqrt(n * p * (1 - p))
+    out: np.ndarray = np.where(np.isfinite(z), z, approx)
+    return out
+
+
+def _proportion(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tuple[list[Alert], list[pd.DataFrame]]:
+
+    cfg, f = ctx.cfg, ctx.frame
+    k = f[m.count].to_numpy(float)
+    n = f[m.n].to_numpy(float)
+    T = len(f)
+    valid = ~f["gap"].to_numpy() & (n >= f.attrs["min_requests"]) & np.isfinite(k)
+    kv, nv = np.where(valid, k, np.nan), np.where(valid, n, np.nan)
+    # Long-run rate over the trailing baseline windows (current window excluded).
+    lk = pd.Series(kv).rolling(ctx.W, min_periods=1).sum().shift(1).to_numpy()
+    ln = pd.Series(nv).rolling(ctx.W, min_periods=1).sum().shift(1).to_numpy()
+    lcnt = pd.Series(nv).notna().astype(float).rolling(ctx.W, min_periods=1).sum().shift(1).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_long = (lk + 0.5) / (ln + 1.0)
+    if ctx.period is not None:
+        K, N = _lags(kv, ctx.period, cfg.seasonal_periods), _lags(nv, ctx.period, cfg.seasonal_periods)
+        cnt = np.sum(np.isfinite(N), axis=1)
+        sn = np.nansum(N, axis=1)
+        ok_base = (cnt >= cfg.min_seasonal_periods) & (lcnt >= ctx.min_hist)
+        # The median of the previous periods' rates, not their pooled rate: one past incident in
+        # the same slot must not shift next week's baseline.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p_seasonal = _nanmedian_rows(K / N)
+        # Shrink it toward the long-run rate with a prior worth 10 events: the seasonal rate
+        # dominates for common events, the long-run one for rare events (4 windows of a 0.1 %
+        # event say little).
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m0 = 10.0 / p_long
+            pbar = np.where(ok_base, (p_seasonal * sn + m0 * p_long) / (sn + m0), np.nan)
+    else:
+        ok_base = lcnt >= ctx.min_hist
+        pbar = np.where(ok_base, p_long, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+    usable = valid & np.isfinite(pbar)
+    zraw = np.full(T, np.nan)
+    if usable.any():
+        zraw[usable] = _binomial_z(k[usable], n[usable], pbar[usable])
+    z = np.full(T, np.nan)
+    sigz = np.full(T, np.nan)
+    dof = np.zeros(T, dtype=np.int64)
+    idx = np.flatnonzero(np.isfinite(zraw))
+    for t in idx:
+        lo = np.searchsorted(idx, t - ctx.W)
+        hi = np.searchsorted(idx, t)
+        h = idx[lo:hi]
+        if len(h) < ctx.min_hist or t - idx[0] < ctx.warmup:
+            continue
+        # Overdispersion only: a discrete rare-event z has a degenerate spread, never narrow the limits.
+        sigz[t] = max(_robust_sd(zraw[h]), 1.0)
+        z[t] = zraw[t] / sigz[t]
+        dof[t] = len(h) - 1
+    alerts: list[Alert] = []
+    stats: list[pd.DataFrame] = []
+    starts = f["window_start"]
+    desc = _baseline_desc(ctx, True) if ctx.period is not None else f"pooled over the previous {ctx.W} windows"
+    if "laney_p" in dets:
+        base_thr = cfg.laney_threshold * cfg.factor
+        thr = np.array([_t_threshold(base_thr, int(d)) if d > 0 else np.nan for d in dof])
+        with np.errstate(invalid="ignore"):
+            half = thr * sigz * np.sqrt(pbar * (1 - pbar) / n)
+        fire = np.abs(z) > thr
+        stats.append(_stat_frame(ctx, name, "laney_p", p, pbar, np.maximum(pbar - half, 0), pbar + half, z, thr, fire))
+        for t in np.flatnonzero(fire):
+            up = z[t] > 0
+            alerts.append(
+                Alert(
+                    metric=name, window_start=starts.iloc[t], window_end=f["window_end"].iloc[t], value=float(p[t]),
+                    baseline=float(pbar[t]), distance=float(z[t]), threshold=float(thr[t]), detector="laney_p",
+                    direction="up" if up else "down", group=ctx.group,
+                    explanation=(
+                        f"{m.label} was {100 * p[t]:.2f}% ({k[t]:.0f} of {n[t]:.0f}) in the window starting "
+                        f"{_when(starts.iloc[t], ctx.window)}, {'above' if up else 'below'} its baseline of "
+                        f"{100 * pbar[t]:.2f}% ({desc}): Laney p' z = {z[t]:+.1f} "
+                        f"(binomial tail z divided by sigma_z = {sigz[t]:.2f} for overdispersion; "
+                        f"threshold {thr[t]:.1f})."
+                    ),
+                )
+            )  # fmt: skip
+    if "binomial_cusum" in dets:
+        h_lim = cfg.binomial_cusum_h * cfg.factor
+        ratio = cfg.binomial_cusum_ratio
+        S = np.full(T, np.nan)
+        acc = 0.0
+        for i in range(T):
+            if not (np.isfinite(z[i]) and pbar[i] > 0):
+                continue
+            p0 = float(pbar[i])
+            p1 = min(ratio * p0, 0.999)
+            # Bernoulli log-likelihood ratio of the window (Reynolds & Stoumbos 1999), divided by
+            # sigma_z^2 so that overdispersed traffic does not drift upward by itself.
+            w = k[i] * math.log(p1 / p0) + (n[i] - k[i]) * math.log((1 - p1) / (1 - p0))
+            acc = max(0.0, acc + w / sigz[i] ** 2)
+            S[i] = acc
+            if acc > h_lim:
+                acc = 0.0
+        thr_arr = np.full(T, h_lim)
+        alerts.extend(_crossing_alerts(ctx, name, m, "binomial_cusum", S, thr_arr, p, pbar, desc))
+        stats.append(_stat_frame(ctx, name, "binomial_cusum", p, pbar, np.nan, np.nan, S, h_lim, S > h_lim))
+    return alerts, stats
+
+
+# ----------------------------------------------------------------------------------------------
+# Length distribution: PSI on baseline deciles, Wasserstein of log length
+
+
+def _distribution(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tuple[list[Alert], list[pd.DataFrame]]:
+    from scipy.stats import chi2_contingency, wasserstein_distance
+
+    cfg, f, hist = ctx.cfg, ctx.frame, ctx.hist
+    T = len(f)
+    if hist is None or hist.empty:
+        return [], []
+    b0, b1 = int(hist["bin"].min()), int(hist["bin"].max())
+    B = b1 - b0 + 1
+    pos = pd.Series(np.arange(T), index=pd.DatetimeIndex(f["window_start"]))
+    H = np.zeros((T, B))
+    rows = pos.reindex(pd.DatetimeIndex(hist["window_start"])).to_numpy()
+    ok = np.isfinite(rows)
+    np.add.at(H, (rows[ok].astype(int), hist["bin"].to_numpy()[ok] - b0), hist["count"].to_numpy(float)[ok])
+    n = H.sum(axis=1)
+    valid = ~f["gap"].to_numpy() & (n >= f.attrs["min_requests"])
+    Hv = np.where(valid[:, None], H, np.nan)
+    edges = (np.arange(b0, b1 + 2)) / LENGTH_BINS_PER_E  # on the ln(1 + length) scale
+    centers = (edges[:-1] + edges[1:]) / 2
+    psi_v = np.full(T, np.nan)
+    pval = np.full(T, np.nan)
+    wd = np.full(T, np.nan)
+    med_cur = np.full(T, np.nan)
+    med_base = np.full(T, np.nan)
+    for t in range(T):
+        if not valid[t]:
+            continue
+        if ctx.period is not None:
+            lag_rows = [t - j * ctx.period for j in range(1, cfg.seasonal_periods + 1) if t - j * ctx.period >= 0]
+            lag_rows = [r for r in lag_rows if valid[r]]
+            if len(lag_rows) < cfg.min_seasonal_periods:
+                continue
+        else:
+            lag_rows = [r for r in range(max(0, t - ctx.W), t) if valid[r]]
+            if len(lag_rows) < ctx.min_hist:
+                continue
+        base = np.nansum(Hv[lag_rows], axis=0)
+        cur = H[t]
+        nb = base.sum()
+        # PSI bins: baseline deciles snapped to the fine histogram's edges.
+        cum = np.cumsum(base) / nb
+        cuts = np.unique(np.searchsorted(cum, np.arange(1, 10) / 10.0, side="left") + 1)
+        cuts = cuts[(cuts > 0) & (cuts < B)]
+        groups = np.split(np.arange(B), cuts)
+        e_g = np.array([base[g].sum() for g in groups])
+        a_g = np.array([cur[g].sum() for g in groups])
+        # Half a count in every bin: an empty decile would otherwise dominate the PSI.
+        psi_v[t] = psi(e_g + 0.5, a_g + 0.5)
+        # Significance of the difference: Pearson chi-square test of homogeneity on the decile table.
+        keep = (e_g + a_g) > 0
+        if keep.sum() >= 2:
+            pval[t] = float(chi2_contingency(np.vstack([e_g[keep], a_g[keep]]), correction=False).pvalue)
+        iqr = _quantile_from_hist(base, edges, 0.75) - _quantile_from_hist(base, edges, 0.25)
+        if iqr > 0:
+            wd[t] = wasserstein_distance(centers, centers, u_weights=cur, v_weights=base) / iqr
+        med_cur[t] = math.expm1(_quantile_from_hist(cur, edges, 0.5))
+        med_base[t] = math.expm1(_quantile_from_hist(base, edges, 0.5))
+    alerts: list[Alert] = []
+    stats: list[pd.DataFrame] = []
+    starts = f["window_start"]
+    desc = _baseline_desc(ctx, True) if ctx.period is not None else f"the previous {ctx.W} windows"
+    unit = ctx.length_unit or ""
+
+    def alert(t: int, det: str, dist: float, thr: float) -> Alert:
+        up = med_cur[t] >= med_base[t]
+        if det == "psi":
+            what = (
+                f"PSI = {psi_v[t]:.2f} (threshold {thr:.2f}; above 0.25 is a large shift; "
+                f"chi-square p = {pval[t]:.1e}); "
+                f"Wasserstein distance of log length = {wd[t]:.2f} baseline IQRs"
+            )
+        else:
+            what = (
+                f"Wasserstein distance of log length = {wd[t]:.2f} baseline IQRs (threshold {thr:.2f}); "
+                f"PSI = {psi_v[t]:.2f}"
+            )
+        return Alert(
+            metric=name, window_start=starts.iloc[t], window_end=f["window_end"].iloc[t], value=float(med_cur[t]),
+            baseline=float(med_base[t]), distance=float(dist), threshold=thr, detector=det,
+            direction="up" if up else "down", group=ctx.group,
+            explanation=(
+                f"The output length distribution shifted {'up' if up else 'down'} in the window starting "
+                f"{_when(starts.iloc[t], ctx.window)}: {what}. Median length {med_cur[t]:.0f} {unit} vs "
+                f"{med_base[t]:.0f} {unit} in the baseline ({desc}, pooled)."
+            ),
+        )  # fmt: skip
+
+    if "psi" in dets:
+        thr = cfg.psi_threshold * cfg.factor
+        fire = (psi_v >= thr) & (pval < cfg.distribution_alpha)
+        stats.append(_stat_frame(ctx, name, "psi", med_cur, med_base, np.nan, np.nan, psi_v, thr, fire))
+        alerts.extend(alert(int(t), "psi", psi_v[t], thr) for t in np.flatnonzero(fire))
+    if "wasserstein" in dets:
+        thr = cfg.wasserstein_threshold * cfg.factor
+        fire = (wd >= thr) & (pval < cfg.distribution_alpha)
+        stats.append(_stat_frame(ctx, name, "wasserstein", med_cur, med_base, np.nan, np.nan, wd, thr, fire))
+        alerts.extend(alert(int(t), "wasserstein", wd[t], thr) for t in np.flatnonzero(fire))
+    return alerts, stats

@@ -1,0 +1,355 @@
+"""Plotly figures for the monitoring report: a DataFrame in, a ``plotly.graph_objects.Figure`` out.
+
+The builders draw tables computed by :mod:`evaltools.monitor` and compute
+nothing new: ``Detection.stats`` (value, baseline and no-alert band per window
+and detector), ``MonitorResult.to_frame()`` (alerts) and
+``WindowMetrics.frame`` (per-window metrics with their intervals). plotly is
+imported lazily. Text that comes from data (metric names, explanations) is
+HTML-escaped before it reaches plotly; model outputs never go into a figure.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from evaltools.errors import InputError, missing_dependency
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+__all__ = ["alert_timeline_figure", "metric_figure", "metrics_grid_figure", "window_metrics_figure"]
+
+_LAYOUT: dict[str, Any] = {
+    "template": "plotly_white",
+    "margin": {"l": 10, "r": 10, "t": 50, "b": 40},
+    "font": {"size": 12},
+    "legend": {"orientation": "h", "y": -0.15},
+}
+_DETECTOR_COLORS = {
+    "robust_z": "#C44E52",
+    "laney_p": "#DD8452",
+    "binomial_cusum": "#937860",
+    "ewma": "#8172B3",
+    "cusum": "#DA8BC3",
+    "psi": "#4C72B0",
+    "wasserstein": "#64B5CD",
+    "gap": "#8C8C8C",
+}
+_INTERVALS = {
+    "refusal_rate": ("refusal_ci_low", "refusal_ci_high"),
+    "latency_p50": ("latency_p50_ci_low", "latency_p50_ci_high"),
+    "latency_p99": ("latency_p99_ci_low", "latency_p99_ci_high"),
+    "judge_mean": ("judge_ci_low", "judge_ci_high"),
+}
+
+
+def _go() -> Any:
+    try:
+        import plotly.graph_objects as go
+    except ImportError:  # pragma: no cover - plotly is a core dependency
+        raise missing_dependency("plotly", "notebooks") from None
+    return go
+
+
+def _check(frame: Any, columns: Sequence[str], func: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"The first parameter of {func} must be a DataFrame. Got {type(frame).__name__} instead.")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"The frame passed to {func} lacks column(s) {missing}; build it with evaltools.monitor.")
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=False)
+
+
+def _empty(title: str, message: str) -> go.Figure:
+    go = _go()
+    fig = go.Figure()
+    fig.add_annotation(text=_esc(message), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(**_LAYOUT, title=_esc(title), height=160)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def _band_polygons(x: pd.Series, lower: pd.Series, upper: pd.Series) -> tuple[list[Any], list[Any]]:
+    """One closed polygon per run of windows with a band, separated by None (warm-up, gaps)."""
+    ok = (lower.notna() & upper.notna()).to_numpy()
+    xs: list[Any] = []
+    ys: list[Any] = []
+    xv, lo, hi = list(x), lower.to_numpy(float), upper.to_numpy(float)
+    i = 0
+    while i < len(ok):
+        if not ok[i]:
+            i += 1
+            continue
+        j = i
+        while j < len(ok) and ok[j]:
+            j += 1
+        xs += xv[i:j] + xv[i:j][::-1] + [None]
+        ys += list(hi[i:j]) + list(lo[i:j][::-1]) + [None]
+        i = j
+    return xs, ys
+
+
+def _band_and_lines(
+    fig: Any, s: pd.DataFrame, *, row: int | None = None, col: int | None = None, legend: bool = True
+) -> None:
+    go = _go()
+    kw = {"row": row, "col": col} if row is not None else {}
+    x = s["window_start"]
+    if s["lower"].notna().any():
+        bx, by = _band_polygons(x, s["lower"], s["upper"])
+        fig.add_trace(
+            go.Scatter(
+                x=bx, y=by, mode="lines", line={"width": 0}, fill="toself", fillcolor="rgba(76,114,176,0.18)",
+                name="no-alert band", hoverinfo="skip", showlegend=legend,
+            ),
+            **kw,
+        )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=x, y=s["baseline"], mode="lines", line={"color": "#4C72B0", "dash": "dot", "width": 1},
+                   name="baseline", showlegend=legend),
+        **kw,
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=x, y=s["value"], mode="lines", line={"color": "#333333", "width": 1.2}, name="value",
+                   showlegend=legend),
+        **kw,
+    )  # fmt: skip
+
+
+def metric_figure(
+    stats: pd.DataFrame, metric: str, *, detector: str | None = None, title: str | None = None
+) -> go.Figure:
+    """One metric over time: its value, its rolling baseline, the no-alert band and the alerts.
+
+    Args:
+        stats: ``Detection.stats`` (or ``MonitorResult.detection.stats``).
+        metric: the metric to draw (e.g. ``"latency_p99"``).
+        detector: which detector's baseline and band to draw; None picks the first one
+            with a band (``robust_z`` or ``laney_p``). Alerts of every detector are marked.
+        title: figure title; defaults to the metric name.
+
+    Returns:
+        A plotly Figure (a placeholder with a message when the metric has no statistics).
+
+    Raises:
+        InputError: when ``stats`` lacks the expected columns.
+
+    Examples:
+        >>> st = pd.DataFrame({"window_start": pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC"),
+        ...                    "group": None, "metric": "latency_p50", "detector": "robust_z",
+        ...                    "value": [1.0, 1.1, 3.0], "baseline": [1.0, 1.0, 1.0], "lower": [0.8] * 3,
+        ...                    "upper": [1.2] * 3, "statistic": [0.0, 1.0, 9.0], "threshold": 5.0,
+        ...                    "alert": [False, False, True]})
+        >>> len(metric_figure(st, "latency_p50").data)  # band, baseline, value, alerts
+        4
+    """
+    _check(
+        stats, ["window_start", "metric", "detector", "value", "baseline", "lower", "upper", "alert"], "metric_figure"
+    )
+    go = _go()
+    s = stats[stats["metric"] == metric]
+    if s.empty:
+        return _empty(title or metric, f"No statistics for {metric}.")
+    dets = list(dict.fromkeys(s["detector"]))
+    if detector is None:
+        with_band = [d for d in dets if s.loc[s["detector"] == d, "lower"].notna().any()]
+        detector = with_band[0] if with_band else dets[0]
+    main = s[s["detector"] == detector].sort_values("window_start")
+    fig = go.Figure()
+    _band_and_lines(fig, main)
+    al = s[s["alert"]]
+    for det, g in al.groupby("detector", sort=False):
+        fig.add_trace(
+            go.Scatter(
+                x=g["window_start"], y=g["value"], mode="markers",
+                marker={"color": _DETECTOR_COLORS.get(str(det), "#C44E52"), "size": 8, "symbol": "x"},
+                name=f"alert ({_esc(det)})",
+            )
+        )  # fmt: skip
+    fig.update_layout(**_LAYOUT, title=_esc(title or metric), height=320)
+    return fig
+
+
+def metrics_grid_figure(
+    stats: pd.DataFrame, metrics: Sequence[str] | None = None, *, title: str = "Metrics against their rolling baselines"
+) -> go.Figure:
+    """Small multiples: one panel per metric with value, baseline, band and alerts (shared time axis).
+
+    Args:
+        stats: ``Detection.stats``.
+        metrics: metrics to draw, in order; None draws every metric with a band.
+        title: figure title.
+
+    Returns:
+        A plotly Figure with one row per metric.
+
+    Raises:
+        InputError: when ``stats`` lacks the expected columns.
+
+    Examples:
+        >>> st = pd.DataFrame({"window_start": pd.date_range("2024-01-01", periods=2, freq="D", tz="UTC"),
+        ...                    "group": None, "metric": ["refusal_rate"] * 2, "detector": "laney_p",
+        ...                    "value": [0.02, 0.09], "baseline": [0.02, 0.02], "lower": [0.0, 0.0],
+        ...                    "upper": [0.05, 0.05], "statistic": [0.1, 7.0], "threshold": 4.0,
+        ...                    "alert": [False, True]})
+        >>> len(metrics_grid_figure(st).layout.annotations)
+        1
+    """
+    _check(
+        stats,
+        ["window_start", "metric", "detector", "value", "baseline", "lower", "upper", "alert"],
+        "metrics_grid_figure",
+    )
+    from plotly.subplots import make_subplots
+
+    go = _go()
+    if metrics is None:
+        banded = stats.groupby(["metric", "detector"], sort=False)["lower"].apply(lambda v: v.notna().any())
+        metrics = list(dict.fromkeys(m for (m, _d), ok in banded.items() if ok))
+    metrics = [m for m in metrics if (stats["metric"] == m).any()]
+    if not metrics:
+        return _empty(title, "No metric statistics to draw.")
+    fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, subplot_titles=[_esc(m) for m in metrics],
+                        vertical_spacing=min(0.08, 0.5 / len(metrics)))  # fmt: skip
+    for i, m in enumerate(metrics, start=1):
+        s = stats[stats["metric"] == m]
+        dets = [d for d in dict.fromkeys(s["detector"]) if s.loc[s["detector"] == d, "lower"].notna().any()]
+        main = s[s["detector"] == (dets[0] if dets else s["detector"].iloc[0])].sort_values("window_start")
+        _band_and_lines(fig, main, row=i, col=1, legend=i == 1)
+        al = s[s["alert"]]
+        if len(al):
+            fig.add_trace(
+                go.Scatter(x=al["window_start"], y=al["value"], mode="markers", name="alert",
+                           marker={"color": "#C44E52", "size": 7, "symbol": "x"}, showlegend=i == 1),
+                row=i, col=1,
+            )  # fmt: skip
+    fig.update_layout(**_LAYOUT, title=_esc(title), height=max(260, 190 * len(metrics)))
+    return fig
+
+
+def alert_timeline_figure(
+    alerts: pd.DataFrame, incidents: pd.DataFrame | None = None, *, title: str = "Alerts over time"
+) -> go.Figure:
+    """Alerts as points (time by metric, coloured by detector), with known incidents shaded.
+
+    Args:
+        alerts: ``MonitorResult.to_frame()`` (columns metric, window_start, detector; explanation is
+            shown on hover when present) or ``fixed_threshold_alerts(...)``.
+        incidents: optional table with ``start``, ``end`` and ``kind`` (e.g. the SYNTHETIC
+            generator's incident table), drawn as shaded spans.
+        title: figure title.
+
+    Returns:
+        A plotly Figure (a placeholder with a message when there is no alert and no incident).
+
+    Raises:
+        InputError: when ``alerts`` lacks the expected columns.
+
+    Examples:
+        >>> al = pd.DataFrame({"metric": ["refusal_rate"], "detector": ["laney_p"],
+        ...                    "window_start": pd.to_datetime(["2024-01-02 10:00"], utc=True),
+        ...                    "explanation": ["Refusal rate was <b>high</b>."]})
+        >>> fig = alert_timeline_figure(al)
+        >>> "&lt;b&gt;" in fig.data[0].hovertext[0]
+        True
+    """
+    _check(alerts, ["metric", "window_start", "detector"], "alert_timeline_figure")
+    go = _go()
+    if alerts.empty and (incidents is None or incidents.empty):
+        return _empty(title, "No alerts.")
+    fig = go.Figure()
+    for det, g in alerts.groupby("detector", sort=False):
+        hover = (
+            [_esc(t) for t in g["explanation"]]
+            if "explanation" in g.columns
+            else [f"{_esc(m)} ({_esc(det)})" for m in g["metric"]]
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=g["window_start"], y=[_esc(m) for m in g["metric"]], mode="markers", name=_esc(det),
+                marker={"color": _DETECTOR_COLORS.get(str(det), "#555555"), "size": 9}, hovertext=hover,
+                hoverinfo="text+x",
+            )
+        )  # fmt: skip
+    if incidents is not None and not incidents.empty:
+        _check(incidents, ["start", "end", "kind"], "alert_timeline_figure")
+        for _, inc in incidents.iterrows():
+            fig.add_vrect(x0=inc["start"], x1=inc["end"], fillcolor="rgba(221,132,82,0.18)", line_width=0,
+                          annotation_text=_esc(inc["kind"]), annotation_position="top left")  # fmt: skip
+    n_metrics = max(1, alerts["metric"].nunique())
+    fig.update_layout(**_LAYOUT, title=_esc(title), height=max(260, 60 + 35 * n_metrics))
+    return fig
+
+
+def window_metrics_figure(
+    windows: pd.DataFrame,
+    metrics: Sequence[str] = ("n_requests", "refusal_rate", "latency_p99", "judge_mean"),
+    *,
+    by: str | None = None,
+    title: str = "Per-window metrics with their intervals",
+) -> go.Figure:
+    """Raw per-window metrics with their confidence intervals; gaps appear as breaks, never as zeros.
+
+    Args:
+        windows: ``WindowMetrics.frame`` (or ``MonitorResult.windows.frame``).
+        metrics: columns to draw, one panel each.
+        by: the grouping column when the windows were computed ``by`` segment or model
+            (one line per group); None for one line.
+        title: figure title.
+
+    Returns:
+        A plotly Figure; low-n windows are drawn as hollow markers.
+
+    Raises:
+        InputError: when ``windows`` lacks ``window_start``, ``low_n`` or a requested column.
+
+    Examples:
+        >>> f = pd.DataFrame({"window_start": pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC"),
+        ...                   "low_n": [False, True, False], "n_requests": [100, 3, np.nan]})
+        >>> len(window_metrics_figure(f, ["n_requests"]).data)
+        2
+    """
+    _check(windows, ["window_start", "low_n", *metrics, *([by] if by else [])], "window_metrics_figure")
+    from plotly.subplots import make_subplots
+
+    go = _go()
+    fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, subplot_titles=[_esc(m) for m in metrics],
+                        vertical_spacing=min(0.08, 0.5 / max(len(metrics), 1)))  # fmt: skip
+    groups = list(windows.groupby(by, sort=True)) if by else [(None, windows)]
+    palette = ("#333333", "#4C72B0", "#DD8452", "#55A868", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
+    for i, m in enumerate(metrics, start=1):
+        for j, (g, sub) in enumerate(groups):
+            sub = sub.sort_values("window_start")
+            color = palette[j % len(palette)]
+            y = sub[m].astype(float)
+            ci = _INTERVALS.get(m)
+            err = None
+            if ci and ci[0] in sub.columns and ci[1] in sub.columns and by is None:
+                lo, hi = sub[ci[0]].astype(float), sub[ci[1]].astype(float)
+                err = {"type": "data", "symmetric": False, "array": (hi - y).to_numpy(),
+                       "arrayminus": (y - lo).to_numpy(), "thickness": 0.8, "width": 0, "color": "#999999"}  # fmt: skip
+            fig.add_trace(
+                go.Scatter(x=sub["window_start"], y=y, mode="lines+markers", connectgaps=False, error_y=err,
+                           marker={"size": 3, "color": color}, line={"width": 1, "color": color},
+                           name=_esc(g if g is not None else m), showlegend=by is not None and i == 1),
+                row=i, col=1,
+            )  # fmt: skip
+            low = sub["low_n"].to_numpy(dtype=bool) & np.isfinite(y.to_numpy())
+            if low.any():
+                fig.add_trace(
+                    go.Scatter(x=sub.loc[low, "window_start"], y=y[low], mode="markers", name="low-n window",
+                               marker={"size": 7, "color": "rgba(0,0,0,0)", "line": {"color": "#C44E52", "width": 1}},
+                               showlegend=i == 1 and j == 0),
+                    row=i, col=1,
+                )  # fmt: skip
+    fig.update_layout(**_LAYOUT, title=_esc(title), height=max(260, 190 * len(metrics)))
+    return fig
