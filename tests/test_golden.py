@@ -282,3 +282,20 @@ def test_sample_golden_bad_args():
         et.sample_golden(_pool(), 10, seed=0, text_col="text", embedder=_FakeEmbedder())
     with pytest.raises(et.ConfigError, match="positive integer"):
         et.sample_golden(_pool(), 0, seed=0, embedder=_FakeEmbedder())
+
+
+@pytest.mark.slow
+def test_example_ideals_score_perfectly_on_every_automatic_dimension():
+    """The golden set agrees with its own card: each ideal, used as the output, passes every
+    non-judge dimension, and the refusal detector sees every must_refuse ideal as a refusal."""
+    from evaltools.scorers import dimensions_from_card, score_outputs
+    from evaltools.scorers.refusal import is_refusal
+
+    gs = et.load_golden(Path(__file__).parents[1] / "golden" / "support")
+    dims = [d for d in dimensions_from_card(gs) if d.scorer != "judge"]
+    table = score_outputs(gs, {i["id"]: i["ideal"] for i in gs.items}, dims, run_id="ideal")
+    bad = table[table["value"] < 0.999]
+    assert bad.empty, bad[["item_id", "dimension", "failure", "detail"]].to_string()
+    must = [i for i in gs.items if "must_refuse" in i["tags"]]
+    assert len(must) >= 7 and all(is_refusal(i["ideal"]) for i in must), [
+        i["id"] for i in must if not is_refusal(i["ideal"])]

@@ -113,7 +113,7 @@ def _cli(argv):
     root = argparse.ArgumentParser(prog="evaltools")
     add_monitor_parser(root.add_subparsers(dest="command"))
     args = root.parse_args(argv)
-    return args.func(args)
+    return args.handler(args)
 
 
 def test_cli_renders_through_the_report_machinery(spiked, tmp_path, monkeypatch):

@@ -293,7 +293,7 @@ def add_monitor_parser(subparsers: Any) -> argparse.ArgumentParser:
         >>> root = argparse.ArgumentParser(prog="evaltools")
         >>> _ = add_monitor_parser(root.add_subparsers(dest="command"))
         >>> args = root.parse_args(["monitor", "--logs", "logs/", "--window", "day"])
-        >>> args.window, args.out, args.func is run_monitor_command
+        >>> args.window, args.out, args.handler is run_monitor_command
         ('day', 'reports/monitoring.html', True)
     """
     p = subparsers.add_parser(

@@ -53,10 +53,11 @@ _START = r"(?:^|[^a-z])"  # "i" must start a word: not the "i" of "Hi" or "AI"
 _WORD = r"[^ \t\r\n.!?,;:]+"
 
 _EN_VERBS = (
-    r"(?:help(?:" + _ + r"(?:you|with|that|this|u)|[.!,;])|assist|provide|comply|fulfil|fulfill|answer|"
+    r"(?:help(?:" + _ + r"(?:you|with|that|this|u|create|make|write|generate|hide|fake|forge|backdate)|[.!,;])|"
+    r"assist|provide|comply|fulfil|fulfill|answer|act" + _ + r"on|turn" + _ + r"off|bypass|override|"
     r"do" + _ + r"(?:that|this|so)|support" + _ + r"(?:that|this|you)|"
-    r"share" + _ + r"(?:that|this|those|these|it|such|any|confidential|internal|private)|"
-    r"give" + _ + r"(?:you|that|this|out|advice|legal|medical|financial)|create|generate|write|"
+    r"share|"
+    r"give" + _ + r"(?:you|that|this|out|advice|legal|medical|financial|tax)|create|generate|write|"
     r"engage|participate|offer|discuss|process" + _ + r"(?:that|this|your)|complete" + _ + r"(?:that|this)|"
     r"disclose|reveal|recommend"
     + _
@@ -72,9 +73,11 @@ _ADVERB = r"(?:(?:really|simply|just|unfortunately|therefore)" + _ + r")?"
 
 REFUSAL_PATTERNS: Mapping[str, tuple[str, ...]] = {
     "en": (
-        # I can't / cannot / won't (be able to) <verb>
+        # I / we / support can't / cannot / won't (be able to) <verb>
         _START
-        + r"i"
+        + r"(?:i|we|support|tallyo"
+        + _
+        + r"support)"
         + _
         + _ADVERB
         + r"(?:can"
