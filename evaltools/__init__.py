@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .errors import (
     ConfigError,
+    LogError,
     EvaltoolsError,
     GoldenSetError,
     InputError,
@@ -77,6 +78,9 @@ from .runs import Run, import_outputs, load_run
 from .generation import generate
 from .llm import LLMCache, LLMClient, LLMCompleter
 from .report import render_report, write_index
+from .monitor import MonitorResult, detect_anomalies, estimate_judged_mean, load_logs, select_for_judging
+from .monitor import monitor as monitor_logs
+from .synthetic import generate_synthetic_logs
 
 try:
     __version__ = version("evaltools")
@@ -161,4 +165,12 @@ __all__ = [
     "LLMCompleter",
     "render_report",
     "write_index",
+    "LogError",
+    "MonitorResult",
+    "detect_anomalies",
+    "estimate_judged_mean",
+    "load_logs",
+    "select_for_judging",
+    "monitor_logs",
+    "generate_synthetic_logs",
 ]

@@ -66,6 +66,14 @@ class VersionMismatchError(InputError):
     """A run was made against a different version (content hash) of the golden set."""
 
 
+class LogError(InputError):
+    """Production logs cannot be read as given.
+
+    A missing file or column, a malformed line, an unparseable or ambiguous timestamp;
+    ``path``, ``line`` and ``field`` say where.
+    """
+
+
 class ConfigError(InputError):
     """A setting, parameter or name is invalid (unknown scorer, bad threshold...)."""
 

@@ -15,15 +15,10 @@ from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from evaltools.errors import InputError
+from evaltools.errors import LogError
 
 
-class LogError(InputError):
-    """Production logs cannot be read as given.
-
-    A missing file or column, a malformed line, an unparseable or ambiguous timestamp;
-    ``path``, ``line`` and ``field`` say where. It is an :class:`InputError` (and a ``ValueError``).
-    """
+# LogError lives in evaltools.errors with the other input errors; re-exported here.
 
 
 if TYPE_CHECKING:
