@@ -82,11 +82,38 @@ def _cmd_golden_sample(args: argparse.Namespace) -> int:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from .golden import load_golden
-    from .scorers import score_run, summarize_scores
+    from .scorers import dimensions_from_card, score_run, summarize_scores
 
     gs = load_golden(args.golden)
+    dims = dimensions_from_card(gs)
+    judge = None
+    if args.skip_judge:
+        dims = [d for d in dims if d.scorer != "judge"]
+    elif any(d.scorer == "judge" for d in dims):
+        if not (args.judge_base_url or args.judge_offline):
+            print(
+                "error: the card has judge dimensions: pass --judge-base-url (with --judge-model), "
+                "--judge-cache PATH --judge-offline to replay recorded verdicts, or --skip-judge.",
+                file=sys.stderr,
+            )
+            return 1
+        from .llm import LLMCompleter
+
+        model = args.judge_model or next(
+            (d.params.get("judge_model") for d in dims if d.scorer == "judge" and d.params.get("judge_model")), None
+        )
+        judge = LLMCompleter(
+            model or "judge",
+            base_url=args.judge_base_url or "http://127.0.0.1:9/v1",
+            cache=args.judge_cache,
+            offline=args.judge_offline,
+            api_key_env=args.judge_api_key_env,
+            temperature=0.0,
+            max_tokens=args.judge_max_tokens,
+            seed=0,
+        )
     for run in args.runs:
-        table = score_run(run, gs)
+        table = score_run(run, gs, dims, judge_client=judge)
         print(f"Scored {run}: {len(table)} rows -> {Path(run) / 'scores.jsonl'}")
         print(summarize_scores(table).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     return 0
@@ -131,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="score runs on the golden set card's dimensions")
     score.add_argument("runs", nargs="+", help="run folders, e.g. runs/support-prompt-v1")
     score.add_argument("--golden", required=True, help="golden set folder")
+    score.add_argument("--judge-base-url", help="OpenAI-compatible endpoint of the judge model")
+    score.add_argument("--judge-model", help="judge model name (default: the card's judge_model)")
+    score.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", help="variable holding the judge's API key")
+    score.add_argument("--judge-cache", help="SQLite LLM cache for judge calls, e.g. runs/llm_cache.sqlite")
+    score.add_argument("--judge-offline", action="store_true", help="replay judge verdicts from --judge-cache only")
+    score.add_argument("--judge-max-tokens", type=int, default=128, help="judge reply length limit")
+    score.add_argument("--skip-judge", action="store_true", help="score every dimension except judge ones")
     score.set_defaults(handler=_cmd_score)
 
     demo = sub.add_parser("demo", help="score the example golden set's recorded runs and write reports")
