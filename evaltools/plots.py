@@ -50,12 +50,12 @@ def _go() -> Any:
     return go
 
 
-def _check(frame: pd.DataFrame, columns: Sequence[str], func: str) -> None:
+def _check(frame: Any, columns: Sequence[str], func: str, *, source: str = "evaltools.analysis") -> None:
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"The first parameter of {func} must be a DataFrame. Got {type(frame).__name__} instead.")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise InputError(f"The frame passed to {func} lacks column(s) {missing}; build it with evaltools.analysis.")
+        raise InputError(f"The frame passed to {func} lacks column(s) {missing}; build it with {source}.")
 
 
 def _esc(value: Any) -> str:

@@ -10,14 +10,15 @@ HTML-escaped before it reaches plotly; model outputs never go into a figure.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from evaltools.errors import InputError, missing_dependency
+from evaltools.errors import missing_dependency
+from evaltools.plots import _check as _check_frame
+from evaltools.plots import _esc
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -57,15 +58,7 @@ def _go() -> Any:
 
 
 def _check(frame: Any, columns: Sequence[str], func: str) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise InputError(f"The first parameter of {func} must be a DataFrame. Got {type(frame).__name__} instead.")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(f"The frame passed to {func} lacks column(s) {missing}; build it with evaltools.monitor.")
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=False)
+    _check_frame(frame, columns, func, source="evaltools.monitor")
 
 
 def _empty(title: str, message: str) -> go.Figure:
