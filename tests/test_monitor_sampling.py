@@ -169,3 +169,32 @@ def test_hajek_interval_covers_the_population_mean():
     assert covered >= 270
     naive = y[rng.random(N) < pi].mean()
     assert abs(naive - truth) > 0.2  # ignoring the weights is biased (over-sampled low segment)
+
+
+def test_rubric_judge_adapter_scores_the_sample():
+    """A real RubricJudge (fake client) scores the judged sample; unparsable verdicts stay NaN."""
+    import json as _json
+
+    from evaltools.monitor import rubric_judge_fn
+    from evaltools.scorers.judge import RubricJudge
+
+    class Scripted:
+        model = "judge"
+
+        def __init__(self):
+            self.calls = 0
+
+        def complete(self, messages, *, response_format=None):
+            self.calls += 1
+            text = messages[-1]["content"]
+            if "gibberish" in text:
+                return "I think it is fine"
+            return _json.dumps({"score": 2 if "rude" in text else 5, "reason": "ok"})
+
+    client = Scripted()
+    judge = RubricJudge(client, "tone", judge_model="judge", judge_more_capable=True)
+    sample = pd.DataFrame({"output": ["Happy to help!", "That is a rude question.", "gibberish"]})
+    judged = judge_sample(sample, rubric_judge_fn(judge))
+    assert judged["judge_score"].tolist()[:2] == [5.0, 2.0]
+    assert judged["judge_unscored"].tolist() == [False, False, True]
+    assert client.calls == 3

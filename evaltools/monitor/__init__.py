@@ -21,6 +21,7 @@ from evaltools.monitor._sampling import (
     PopulationEstimate,
     estimate_judged_mean,
     judge_sample,
+    rubric_judge_fn,
     sampling_unit,
     select_for_judging,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "estimate_judged_mean",
     "fixed_threshold_alerts",
     "judge_sample",
+    "rubric_judge_fn",
     "load_logs",
     "monitor",
     "order_statistic_ranks",

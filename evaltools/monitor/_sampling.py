@@ -156,6 +156,33 @@ def select_for_judging(
     return df.sort_values("timestamp").reset_index(drop=True)
 
 
+def rubric_judge_fn(judge: Any, *, query: str = "(the user's request was not logged)") -> JudgeFn:
+    """Adapt an LLM :class:`~evaltools.scorers.judge.RubricJudge` to :func:`judge_sample`.
+
+    The judge calls go through the LLM layer (its cache, retries and key handling)
+    like every other judge call. Production logs carry no ideal response, so use a
+    rubric that does not need one (``helpfulness``, ``tone``, ``format_compliance``,
+    ``appropriate_refusal``); an unscored verdict comes back as None (kept as NaN).
+
+    Args:
+        judge: a ``RubricJudge`` (anything called as ``judge(output, None, query=...)``
+            returning a :class:`~evaltools.scorers.Score`).
+        query: what the judge is told the request was when the logs do not hold it.
+
+    Returns:
+        A ``judge(texts) -> scores`` callable.
+    """
+
+    def score(texts: list[str]) -> list[float | None]:
+        out: list[float | None] = []
+        for text in texts:
+            verdict = judge(text, None, query=query)
+            out.append(float(verdict.value) if verdict.scored else None)
+        return out
+
+    return score
+
+
 def judge_sample(
     sample: pd.DataFrame, judge: JudgeFn, *, batch_size: int = 32, text_column: str = "output"
 ) -> pd.DataFrame:
