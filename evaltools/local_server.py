@@ -310,8 +310,11 @@ def serve_local_command(args: argparse.Namespace) -> int:
 
     Returns 0 after Ctrl-C, 1 when the server dies on its own, 130 when interrupted during startup.
     """
-    # SIGTERM (a service manager, `kill`) stops us the same way as Ctrl-C.
+    # SIGTERM (a service manager, `kill`) stops us the same way as Ctrl-C. SIGINT is set
+    # explicitly too: a process started in the background by a non-interactive shell
+    # inherits SIGINT as ignored, and Ctrl-C (or `kill -INT`) must still stop the server.
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     server = None
     try:
         server = start_local_server(
@@ -343,3 +346,4 @@ def serve_local_command(args: argparse.Namespace) -> int:
         if server is not None:
             server.stop()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)

@@ -23,8 +23,8 @@ def demo(tmp_path_factory):
 def test_demo_scores_calibrates_gates_and_renders(demo):
     tmp, produced = demo
     out = tmp / "reports"
-    for name in ("index", "eval", "comparison", "calibration", "monitoring"):
-        assert (out / f"{name}.html").stat().st_size > 100_000, name
+    for name in ("eval", "comparison", "calibration", "monitoring"):
+        assert (out / f"{name}.html").stat().st_size > 100_000, name  # plotly.js embedded: works offline
     assert produced["gate"] in {"PASS", "NEEDS_REVIEW", "BLOCK"}
     # The bundled 135M judge must not be trusted, and the demo must say so.
     assert set(produced["untrusted"]) == {"helpfulness", "factual_accuracy"}
