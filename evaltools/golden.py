@@ -192,9 +192,9 @@ def load_golden(path: str | Path, *, warn: bool = True) -> GoldenSet:
             valid JSON Schema.
 
     Examples:
-        >>> gs = load_golden("tests/fixtures/golden_tiny")  # doctest: +SKIP
-        >>> gs.version  # doctest: +SKIP
-        '3f9c2a71b0de'
+        >>> gs = load_golden("tests/fixtures/golden_mini")  # run from the repository root
+        >>> len(gs), len(gs.version), gs.composition()["n"].tolist()
+        (10, 12, [6, 3, 1])
     """
     path = Path(path)
     folder = path.parent if path.suffix == ".jsonl" else path
