@@ -16,6 +16,7 @@ from evaltools.calibration_pairwise import PositionBiasResult
 from evaltools.calibration_ppi import PPIResult
 from evaltools.calibration_results import CalibrationReport, DimensionCalibration
 from evaltools.errors import InputError
+from evaltools.plots import _go
 
 __all__ = [
     "agreement_figure",
@@ -28,12 +29,6 @@ __all__ = [
 ]
 
 _GREEN, _RED, _GREY = "#1a7f37", "#b42318", "#6e7781"
-
-
-def _go() -> Any:
-    import plotly.graph_objects as go
-
-    return go
 
 
 def agreement_figure(report: CalibrationReport) -> Any:

@@ -16,21 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from evaltools.errors import missing_dependency
+from evaltools.plots import _LAYOUT, _empty, _esc, _go
 from evaltools.plots import _check as _check_frame
-from evaltools.plots import _esc
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 __all__ = ["alert_timeline_figure", "metric_figure", "metrics_grid_figure", "window_metrics_figure"]
 
-_LAYOUT: dict[str, Any] = {
-    "template": "plotly_white",
-    "margin": {"l": 10, "r": 10, "t": 50, "b": 40},
-    "font": {"size": 12},
-    "legend": {"orientation": "h", "y": -0.15},
-}
 _DETECTOR_COLORS = {
     "robust_z": "#C44E52",
     "laney_p": "#DD8452",
@@ -49,26 +42,8 @@ _INTERVALS = {
 }
 
 
-def _go() -> Any:
-    try:
-        import plotly.graph_objects as go
-    except ImportError:  # pragma: no cover - plotly is a core dependency
-        raise missing_dependency("plotly", "notebooks") from None
-    return go
-
-
 def _check(frame: Any, columns: Sequence[str], func: str) -> None:
     _check_frame(frame, columns, func, source="evaltools.monitor")
-
-
-def _empty(title: str, message: str) -> go.Figure:
-    go = _go()
-    fig = go.Figure()
-    fig.add_annotation(text=_esc(message), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_layout(**_LAYOUT, title=_esc(title), height=160)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return fig
 
 
 def _band_polygons(x: pd.Series, lower: pd.Series, upper: pd.Series) -> tuple[list[Any], list[Any]]:
