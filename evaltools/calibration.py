@@ -44,7 +44,13 @@ from evaltools.calibration_inputs import (
 from evaltools.calibration_inputs import (
     consensus as consensus_of,
 )
-from evaltools.calibration_results import CalibrationReport, DimensionCalibration, Estimate, Verdict
+from evaltools.calibration_results import (
+    JUDGE_METRICS,
+    CalibrationReport,
+    DimensionCalibration,
+    Estimate,
+    Verdict,
+)
 
 __all__ = [
     "CalibrationReport",
@@ -167,20 +173,7 @@ def _calibrate_dimension(
     human_alpha, human_pairwise, n_multi = _human_agreement(wide, scale, level, weights, confidence, n_resamples, rng)
 
     reasons: list[str] = []
-    metrics: dict[str, Estimate | None] = dict.fromkeys(
-        (
-            "raw_agreement",
-            "kappa",
-            "alpha",
-            "kendall_tau_b",
-            "spearman",
-            "mean_bias",
-            "macro_precision",
-            "macro_recall",
-            "macro_f1",
-        ),
-        None,
-    )
+    metrics: dict[str, Estimate | None] = dict.fromkeys(JUDGE_METRICS, None)
     confusion = per_class = None
     if n < MIN_PAIRED:
         reasons.append(

@@ -55,7 +55,7 @@ class Estimate:
         return f"{self.value:{spec}} [{self.ci_low:{spec}}, {self.ci_high:{spec}}]"
 
 
-_METRICS = (
+JUDGE_METRICS = (
     "raw_agreement",
     "kappa",
     "alpha",
@@ -65,8 +65,10 @@ _METRICS = (
     "macro_precision",
     "macro_recall",
     "macro_f1",
-    "human_alpha",
 )
+"""Judge-versus-human metrics of a :class:`DimensionCalibration`, in display order."""
+
+_METRICS = (*JUDGE_METRICS, "human_alpha")
 
 
 @dataclass(frozen=True, slots=True)
