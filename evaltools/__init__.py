@@ -68,7 +68,7 @@ from .gate import (
 )
 from .calibration import CalibrationReport, calibrate
 from .calibration_ppi import PPIResult, ppi_mean, ppi_mean_difference
-from .calibration_pairwise import length_bias, position_bias
+from .calibration_pairwise import PairwiseCalibration, calibrate_pairwise, length_bias, position_bias
 from .rubric import Rubric, load_rubric, rubric_names
 from .labels import append_label, calibration_subset, labels_from_csv, load_labels
 from .scorers.judge import JudgeClient, PairwiseJudge, RubricJudge
@@ -142,6 +142,8 @@ __all__ = [
     "PPIResult",
     "ppi_mean",
     "ppi_mean_difference",
+    "PairwiseCalibration",
+    "calibrate_pairwise",
     "length_bias",
     "position_bias",
     "Rubric",
