@@ -135,6 +135,7 @@ def _calibrate_dimension(
     n_resamples: int,
     rng: np.random.Generator,
     seed: int,
+    extra_notes: tuple[str, ...] = (),
 ) -> DimensionCalibration:
     k = len(scale)
     indices(h["value"].to_numpy(), scale, "Human label", dim)
@@ -152,7 +153,7 @@ def _calibrate_dimension(
     n_missing_judge = len(cons) - len(present)
     jv = judge_by_key.loc[present]
     n_unscored = int(jv.isna().sum())
-    notes: list[str] = []
+    notes: list[str] = list(extra_notes)
     if unscored_as is not None and n_unscored:
         jv = jv.fillna(float(unscored_as))
         notes.append(f"{n_unscored} unscored judge replies are counted as {unscored_as:g} (unscored_as).")
@@ -400,6 +401,8 @@ def calibrate(
     generator, seed = resolve_rng(rng)
 
     j, h = to_long(judge, human)
+    unlabelled = int(h.attrs.get("n_unlabelled", 0))
+    extra = (f"{unlabelled} items have no human label (NaN) and are left out.",) if unlabelled else ()
     # Only labelled dimensions can be calibrated; judge-only dimensions are absent from the report.
     dims = sorted(set(h["dimension"]))
     scales = {d: check_scale(s, d) for d, s in per_dimension(scale, dims, "scale").items()}
@@ -425,6 +428,7 @@ def calibrate(
             n_resamples=n_resamples,
             rng=child,
             seed=seed,
+            extra_notes=extra,
         )
         for d, child in zip(dims, children, strict=True)
     )

@@ -125,6 +125,18 @@ def to_long(judge: object, human: object) -> tuple[pd.DataFrame, pd.DataFrame]:
         h = h.drop_duplicates(["key", "dimension", "annotator"], keep="last")
         return j, h
 
+    _LONG = ["item_id", "dimension", "value"]
+    for what, frame in (("judge", judge), ("human", human)):
+        # A frame that looks like a table of ids but lacks columns: name them instead of
+        # failing later on its shape.
+        if isinstance(frame, pd.DataFrame) and (what == "judge" or "item_id" in frame.columns):
+            missing = [c for c in _LONG if c not in frame.columns]
+            raise InputError(
+                f"The {what} frame passed to calibrate lacks column(s) {missing} of a long table "
+                f"(item_id, dimension, value{', annotator' if what == 'human' else ''}); it has {list(frame.columns)}. "
+                "Pass arrays of values instead when there is a single dimension.",
+                field=missing[0],
+            )
     judge_obj = np.asarray(judge, dtype=object)
     if judge_obj.ndim != 1:
         raise param_error("judge", "a 1-D array of scores or a long DataFrame", f"shape {judge_obj.shape}")
@@ -151,6 +163,11 @@ def to_long(judge: object, human: object) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise InputError(
             f"judge and human must have one entry per item: judge has {len(judge_arr)}, human has {len(human_arr)}."
         )
+    if len(judge_arr) == 0:
+        raise InputError("calibrate got empty arrays: there is nothing to calibrate.")
+    unlabelled = int(np.isnan(human_arr).all(axis=1).sum())
+    if unlabelled == len(human_arr):
+        raise InputError(f"None of the {unlabelled} items has a human label (all NaN): there is nothing to calibrate.")
     keys = [str(i) for i in range(len(judge_arr))]
     j = pd.DataFrame({"key": keys, "dimension": "score", "value": judge_arr.astype(float)})
     h = pd.DataFrame(
@@ -161,6 +178,8 @@ def to_long(judge: object, human: object) -> tuple[pd.DataFrame, pd.DataFrame]:
             "value": human_arr.ravel(),
         }
     ).dropna(subset=["value"])
+    # Items nobody labelled are left out; calibrate says how many.
+    h.attrs["n_unlabelled"] = unlabelled
     return j, h
 
 
