@@ -39,7 +39,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -87,7 +87,7 @@ def _missing(v: object) -> bool:
     if v is None:
         return True
     try:
-        return bool(pd.isna(v))  # type: ignore[call-overload]
+        return bool(pd.isna(v))
     except (TypeError, ValueError):
         return False
 
@@ -114,7 +114,7 @@ def _code_key(v: object) -> tuple[str, object]:
     return ("str", v.strip().lower() if isinstance(v, str) else v)
 
 
-def check_codes(codes: Mapping[object, object] | None, func: str) -> dict[tuple[str, object], float] | None:
+def check_codes(codes: Mapping[Any, Any] | None, func: str) -> dict[tuple[str, object], float] | None:
     """Validate an explicit mapping of codes to verdicts; return it keyed for lookup."""
     if codes is None:
         return None
@@ -258,7 +258,7 @@ def position_bias(
     first_order: Sequence[object] | np.ndarray | pd.Series,
     second_order: Sequence[object] | np.ndarray | pd.Series,
     *,
-    codes: Mapping[object, object] | None = None,
+    codes: Mapping[Any, Any] | None = None,
     confidence: float = 0.95,
 ) -> PositionBiasResult:
     """Swap test: does the verdict depend on which output is shown first?
@@ -452,7 +452,7 @@ def length_bias(
     *,
     second: Sequence[object] | np.ndarray | pd.Series | None = None,
     human: Sequence[object] | np.ndarray | pd.Series | None = None,
-    codes: Mapping[object, object] | None = None,
+    codes: Mapping[Any, Any] | None = None,
     min_diff: int = 30,
     groups: Sequence[object] | np.ndarray | pd.Series | None = None,
     confidence: float = 0.95,
@@ -789,8 +789,13 @@ class PairwiseCalibration:
             est = getattr(self, name)
             if est is not None:
                 rows.append(
-                    {"statistic": name, "value": est.value, "ci_low": est.ci_low, "ci_high": est.ci_high,
-                     "method": est.method}
+                    {
+                        "statistic": name,
+                        "value": est.value,
+                        "ci_low": est.ci_low,
+                        "ci_high": est.ci_high,
+                        "method": est.method,
+                    }
                 )
         return pd.DataFrame(rows, columns=["statistic", "value", "ci_low", "ci_high", "method"])
 
@@ -807,11 +812,17 @@ class PairwiseCalibration:
             f"(seed {self.seed}).</p>",
         ]
         if self.reasons:
-            parts.append("<p>Not trusted because:</p><ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in self.reasons)
-                         + "</ul>")
+            parts.append(
+                "<p>Not trusted because:</p><ul>"
+                + "".join(f"<li>{html.escape(r)}</li>" for r in self.reasons)
+                + "</ul>"
+            )
         if self.caveats:
-            parts.append("<p>The verdict rests on an interval that straddles a floor:</p><ul>"
-                         + "".join(f"<li>{html.escape(c)}</li>" for c in self.caveats) + "</ul>")
+            parts.append(
+                "<p>The verdict rests on an interval that straddles a floor:</p><ul>"
+                + "".join(f"<li>{html.escape(c)}</li>" for c in self.caveats)
+                + "</ul>"
+            )
         if self.notes:
             parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in self.notes) + "</ul>")
         table = self.to_frame()
@@ -842,23 +853,23 @@ def _ids_of(x: object) -> pd.Index | None:
     return None
 
 
-def _check_same_ids(named: dict[str, object]) -> dict[str, object]:
-    """Align Series/frames that carry ids; an error names ids that do not match."""
-    indexed = {k: _ids_of(v) for k, v in named.items() if v is not None}
-    with_ids = {k: ix for k, ix in indexed.items() if ix is not None}
+def _check_same_ids(named: dict[str, Any]) -> dict[str, Any]:
+    """Align the inputs that carry ids (a Series or frame index) on the first of them.
+
+    Inputs without ids are positional and left alone (the length check
+    reports a mismatch); inputs with ids must hold the same ids.
+    """
+    with_ids = {k: ix for k, v in named.items() if v is not None and (ix := _ids_of(v)) is not None}
     if not with_ids:
         return named
     ref_name, ref = next(iter(with_ids.items()))
     if ref.has_duplicates:
-        raise InputError(f"The ids (index) of '{ref_name}' passed to calibrate_pairwise repeat: {list(ref[ref.duplicated()][:5])}.")
+        raise InputError(
+            f"The ids (index) of '{ref_name}' passed to calibrate_pairwise repeat: {list(ref[ref.duplicated()][:5])}."
+        )
     out = dict(named)
-    for k, v in named.items():
-        if v is None or k == ref_name:
-            continue
-        ix = with_ids.get(k)
-        if ix is None:
-            if len(v) != len(ref):  # type: ignore[arg-type]
-                continue  # the length check reports it
+    for k, ix in with_ids.items():
+        if k == ref_name:
             continue
         only_ref, only_k = ref.difference(ix), ix.difference(ref)
         if len(only_ref) or len(only_k):
@@ -867,7 +878,7 @@ def _check_same_ids(named: dict[str, object]) -> dict[str, object]:
                 f"{len(only_ref)} ids only in '{ref_name}' (e.g. {list(only_ref[:3])}), {len(only_k)} only in '{k}' "
                 f"(e.g. {list(only_k[:3])}). Give one entry per pair in each, with the same ids."
             )
-        out[k] = v.loc[ref]  # type: ignore[union-attr]
+        out[k] = named[k].loc[ref]
     return out
 
 
@@ -881,7 +892,9 @@ def _human_matrix(human: object) -> tuple[np.ndarray, list[str]]:
     if arr.ndim == 1:
         return arr[:, None], ["human"]
     if arr.ndim != 2:
-        raise _param_error("human", "a 1-D array (one annotator) or a 2-D array (pairs x annotators)", f"shape {arr.shape}")
+        raise _param_error(
+            "human", "a 1-D array (one annotator) or a 2-D array (pairs x annotators)", f"shape {arr.shape}"
+        )
     return arr, [f"human_{i + 1}" for i in range(arr.shape[1])]
 
 
@@ -907,7 +920,9 @@ def _from_frames(
             return df[df["dimension"].astype(str) == dimension]
         dims = sorted(df["dimension"].astype(str).unique())
         if len(dims) > 1:
-            raise InputError(f"The {what} passed to calibrate_pairwise has dimensions {dims}; pick one with dimension=.")
+            raise InputError(
+                f"The {what} passed to calibrate_pairwise has dimensions {dims}; pick one with dimension=."
+            )
         return df
 
     frame = one_dimension(frame, "verdict frame")
@@ -916,25 +931,34 @@ def _from_frames(
         dup = sorted(ids[ids.duplicated()].unique())[:5]
         raise InputError(
             f"The verdict frame passed to calibrate_pairwise has several rows for item_id {dup}; keep one row "
-            "per pair (both orders are columns first and second).", field="item_id",
+            "per pair (both orders are columns first and second).",
+            field="item_id",
         )
     frame = frame.set_axis(pd.Index(ids, name="item_id"))
     if human is None:
         if "human" not in frame.columns:
             raise InputError(
                 "calibrate_pairwise needs human labels: a 'human' column in the verdict frame, or human= a long "
-                "frame with columns item_id and value (and annotator).", field="human",
+                "frame with columns item_id and value (and annotator).",
+                field="human",
             )
         hm, annotators = frame[["human"]].to_numpy(dtype=object), ["human"]
     else:
         if not isinstance(human, pd.DataFrame):
-            raise _param_error("human", "a long DataFrame (item_id, value, optional annotator) when the verdicts are a frame",
-                               type(human).__name__)
+            raise _param_error(
+                "human",
+                "a long DataFrame (item_id, value, optional annotator) when the verdicts are a frame",
+                type(human).__name__,
+            )
         labels = human.rename(columns={"id": "item_id"}) if "item_id" not in human.columns else human
         _require(labels, ["item_id", "value"], "human label frame")
         labels = one_dimension(labels, "human label frame")
-        annotator = labels["annotator"].astype(str) if "annotator" in labels.columns else pd.Series("human", index=labels.index)
-        long = pd.DataFrame({"item_id": labels["item_id"].astype(str), "annotator": annotator, "value": labels["value"]})
+        annotator = (
+            labels["annotator"].astype(str) if "annotator" in labels.columns else pd.Series("human", index=labels.index)
+        )
+        long = pd.DataFrame(
+            {"item_id": labels["item_id"].astype(str), "annotator": annotator, "value": labels["value"]}
+        )
         if "time" in labels.columns:  # the latest label of an annotator on a pair wins, as in calibrate
             order = pd.to_datetime(labels["time"], utc=True, errors="coerce", format="mixed")
             long = long.assign(_t=order.to_numpy()).sort_values("_t", kind="stable").drop(columns="_t")
@@ -999,8 +1023,12 @@ def _human_ceiling(
     frame = pd.DataFrame(rows, columns=["annotator_a", "annotator_b", "n", "agreement", "kappa", "ci_low", "ci_high"])
     if not rows:
         return None, None, frame, n_multi
-    kappa = Estimate(float(frame["kappa"].mean()), *cm.percentile_interval(np.mean(kappa_boot, axis=0), confidence), _BOOT)
-    agree = Estimate(float(frame["agreement"].mean()), *cm.percentile_interval(np.mean(agree_boot, axis=0), confidence), _BOOT)
+    kappa = Estimate(
+        float(frame["kappa"].mean()), *cm.percentile_interval(np.mean(kappa_boot, axis=0), confidence), _BOOT
+    )
+    agree = Estimate(
+        float(frame["agreement"].mean()), *cm.percentile_interval(np.mean(agree_boot, axis=0), confidence), _BOOT
+    )
     return agree, kappa, frame, n_multi
 
 
@@ -1010,12 +1038,16 @@ def _against_floor(name: str, est: Estimate, floor: float, reasons: list[str], c
     if est.value < floor:
         reasons.append(f"{name} {est} is below the floor {floor:.2f}{why}")
         if straddles:
-            caveats.append(f"{name} is below the floor {floor:.2f}, but its interval [{est.ci_low:.2f}, "
-                           f"{est.ci_high:.2f}] reaches it: more pairs could change this")
+            caveats.append(
+                f"{name} is below the floor {floor:.2f}, but its interval [{est.ci_low:.2f}, "
+                f"{est.ci_high:.2f}] reaches it: more pairs could change this"
+            )
         return not straddles
     if straddles:
-        caveats.append(f"{name} {est.value:.2f} clears the floor {floor:.2f} only as a point estimate: its interval "
-                       f"[{est.ci_low:.2f}, {est.ci_high:.2f}] reaches below it")
+        caveats.append(
+            f"{name} {est.value:.2f} clears the floor {floor:.2f} only as a point estimate: its interval "
+            f"[{est.ci_low:.2f}, {est.ci_high:.2f}] reaches below it"
+        )
     return False
 
 
@@ -1026,7 +1058,7 @@ def calibrate_pairwise(
     *,
     output_a: Sequence[object] | np.ndarray | pd.Series | None = None,
     output_b: Sequence[object] | np.ndarray | pd.Series | None = None,
-    codes: Mapping[object, object] | None = None,
+    codes: Mapping[Any, Any] | None = None,
     second_labels: Literal["original", "as_shown"] = "original",
     dimension: str | None = None,
     unscored_as: Literal["A", "B", "tie"] | None = None,
@@ -1155,45 +1187,52 @@ def calibrate_pairwise(
         ids, f_raw, s_raw, hm, annotators, out_a, out_b = _from_frames(first, human, dimension, notes)
     else:
         if human is None:
-            raise InputError("calibrate_pairwise needs human labels: pass human= (one per pair, or pairs x annotators).",
-                             field="human")
+            raise InputError(
+                "calibrate_pairwise needs human labels: pass human= (one per pair, or pairs x annotators).",
+                field="human",
+            )
         if isinstance(human, pd.DataFrame) and {"item_id", "value"} <= set(human.columns):
             raise InputError(
                 "human is a long label frame (item_id, value): pass the verdicts as a frame too (columns item_id, "
                 "first, second), so pairs are matched by id."
             )
-        named = _check_same_ids({"first": first, "second": second, "human": human, "output_a": output_a,
-                                 "output_b": output_b})
+        named = _check_same_ids(
+            {"first": first, "second": second, "human": human, "output_a": output_a, "output_b": output_b}
+        )
         f_raw, s_raw, human_al = named["first"], named["second"], named["human"]
         out_a, out_b = named["output_a"], named["output_b"]
-        if len(f_raw) == 0:  # type: ignore[arg-type]
+        if len(f_raw) == 0:
             raise InputError("calibrate_pairwise got no pairs (empty input): there is nothing to calibrate.")
         hm, annotators = _human_matrix(human_al)
         ix = _ids_of(f_raw)
-        ids = [str(i) for i in ix] if ix is not None else [str(i) for i in range(len(f_raw))]  # type: ignore[arg-type]
-        sizes = {"first": len(f_raw), "human": len(hm)}  # type: ignore[arg-type]
+        ids = [str(i) for i in ix] if ix is not None else [str(i) for i in range(len(f_raw))]
+        sizes = {"first": len(f_raw), "human": len(hm)}
         for k, v in (("second", s_raw), ("output_a", out_a), ("output_b", out_b)):
             if v is not None:
-                sizes[k] = len(v)  # type: ignore[arg-type]
+                sizes[k] = len(v)
         if len(set(sizes.values())) != 1:
             raise InputError(f"calibrate_pairwise needs one entry per pair in every input; got lengths {sizes}.")
     if (out_a is None) != (out_b is None):
         raise InputError("Length bias needs both output_a and output_b (or neither).")
 
     n_given = len(ids)
-    fv = _preferences(f_raw, "first", "calibrate_pairwise", table_codes)  # type: ignore[arg-type]
-    sv = None if s_raw is None else _preferences(s_raw, "second", "calibrate_pairwise", table_codes)  # type: ignore[arg-type]
+    fv = _preferences(f_raw, "first", "calibrate_pairwise", table_codes)
+    sv = None if s_raw is None else _preferences(s_raw, "second", "calibrate_pairwise", table_codes)
     if sv is not None and second_labels == "as_shown":
         sv = -sv  # "A" as shown in the swapped order is output B
-    hv = np.column_stack([_preferences(hm[:, r], "human", "calibrate_pairwise", table_codes) for r in range(hm.shape[1])])
+    hv = np.column_stack(
+        [_preferences(hm[:, r], "human", "calibrate_pairwise", table_codes) for r in range(hm.shape[1])]
+    )
     hidx = 1.0 - hv  # table index: A 0, tie 1, B 2
 
     labelled = ~np.isnan(hidx)
     no_human = ~labelled.any(axis=1)
     n_no_human = int(no_human.sum())
     if n_no_human == n_given:
-        raise InputError(f"None of the {n_given} pairs has a human label (all NaN): there is nothing to calibrate against.",
-                         field="human")
+        raise InputError(
+            f"None of the {n_given} pairs has a human label (all NaN): there is nothing to calibrate against.",
+            field="human",
+        )
     if n_no_human:
         notes.append(f"{n_no_human} of {n_given} pairs have no human label (NaN) and are left out.")
     counts = np.stack([(hidx == k).sum(axis=1) for k in range(3)], axis=1)
@@ -1214,7 +1253,10 @@ def calibrate_pairwise(
         fill = _CODES[unscored_as.strip().lower()]
         orders = [np.where(np.isnan(v), fill, v) for v in orders]
         if n_unscored:
-            notes.append(f"{n_unscored} pairs without a judge verdict in some order are counted as {unscored_as!r} (unscored_as).")
+            notes.append(
+                f"{n_unscored} pairs without a judge verdict in some order are counted as "
+                f"{unscored_as!r} (unscored_as)."
+            )
     elif n_unscored:
         notes.append(f"{n_unscored} labelled pairs without a judge verdict in some order are left out.")
     use = has_h & ~np.any([np.isnan(v) for v in orders], axis=0)
@@ -1235,8 +1277,10 @@ def calibrate_pairwise(
     firm_fail = False
     two = sv is not None
     if n < MIN_PAIRED:
-        reasons.append(f"too few pairs: {n} analysable pairs; at least {MIN_PAIRED} are needed to compute agreement "
-                       f"and {min_labels} to trust it")
+        reasons.append(
+            f"too few pairs: {n} analysable pairs; at least {MIN_PAIRED} are needed to compute agreement "
+            f"and {min_labels} to trust it"
+        )
         firm_fail = True
     else:
         cube = np.bincount(h_i * 9 + f_i * 3 + s_i, minlength=27).astype(float)
@@ -1269,7 +1313,9 @@ def calibrate_pairwise(
         else:
             stats_["accuracy"] = stats_["accuracy_first"]
         confusion = pd.DataFrame(
-            pooled[0].astype(int), index=pd.Index(list(_LABELS), name="human"), columns=pd.Index(list(_LABELS), name="judge")
+            pooled[0].astype(int),
+            index=pd.Index(list(_LABELS), name="human"),
+            columns=pd.Index(list(_LABELS), name="judge"),
         )
 
         kappa = stats_["kappa"]
@@ -1278,14 +1324,20 @@ def calibrate_pairwise(
             reasons.append(f"too few pairs: {n} analysed, fewer than the {min_labels} required")
             firm_fail = True
         if not two:
-            reasons.append("the judge was asked in one order only, so positional consistency is unknown: judge every "
-                           "pair in both orders")
+            reasons.append(
+                "the judge was asked in one order only, so positional consistency is unknown: judge every "
+                "pair in both orders"
+            )
             firm_fail = True
         else:
             cons = stats_["consistency"]
             assert cons is not None
             firm_fail |= _against_floor(
-                "positional consistency", cons, float(consistency_floor), reasons, caveats,
+                "positional consistency",
+                cons,
+                float(consistency_floor),
+                reasons,
+                caveats,
                 f": the verdict changed with the order on {1 - cons.value:.0%} of pairs",
             )
         if math.isnan(kappa.value):
@@ -1294,20 +1346,28 @@ def calibrate_pairwise(
         else:
             firm_fail |= _against_floor("kappa", kappa, float(kappa_floor), reasons, caveats, "")
             if not kappa.width <= max_ci_width:
-                reasons.append(f"kappa interval [{kappa.ci_low:.2f}, {kappa.ci_high:.2f}] is {kappa.width:.2f} wide, "
-                               f"more than {max_ci_width:.2f}: label more pairs")
+                reasons.append(
+                    f"kappa interval [{kappa.ci_low:.2f}, {kappa.ci_high:.2f}] is {kappa.width:.2f} wide, "
+                    f"more than {max_ci_width:.2f}: label more pairs"
+                )
                 firm_fail = True
         share = max(human_counts.values()) / n
         if share >= 0.8:
-            notes.append(f"{share:.0%} of human labels are one verdict: kappa can be low while accuracy is high; "
-                         "read the confusion table.")
+            notes.append(
+                f"{share:.0%} of human labels are one verdict: kappa can be low while accuracy is high; "
+                "read the confusion table."
+            )
         if hkappa is not None and not math.isnan(hkappa.value):
-            notes.append(f"human-human kappa (the ceiling) is {hkappa.value:.2f} on {n_multi} pairs; judge kappa is "
-                         f"{kappa.value:.2f}.")
+            notes.append(
+                f"human-human kappa (the ceiling) is {hkappa.value:.2f} on {n_multi} pairs; judge kappa is "
+                f"{kappa.value:.2f}."
+            )
     labelled_pairs = int(has_h.sum())
     if labelled_pairs and n_unscored / labelled_pairs > max_unscored:
-        reasons.append(f"the judge gave no verdict on {n_unscored} of {labelled_pairs} labelled pairs "
-                       f"({n_unscored / labelled_pairs:.0%}), more than {max_unscored:.0%}")
+        reasons.append(
+            f"the judge gave no verdict on {n_unscored} of {labelled_pairs} labelled pairs "
+            f"({n_unscored / labelled_pairs:.0%}), more than {max_unscored:.0%}"
+        )
         firm_fail = True
 
     position = None
@@ -1318,8 +1378,8 @@ def calibrate_pairwise(
         sel = np.flatnonzero(use)
         length = length_bias(
             [_LABEL_OF[int(k)] for k in f_i],
-            [list(out_a)[i] for i in sel],  # type: ignore[arg-type]
-            [list(out_b)[i] for i in sel],  # type: ignore[arg-type]
+            [list(out_a)[i] for i in sel],
+            [list(out_b)[i] for i in sel],
             second=[_LABEL_OF[int(k)] for k in s_i] if two else None,
             human=[_LABEL_OF[int(k)] for k in h_i],
             min_diff=min_length_diff,
@@ -1357,7 +1417,7 @@ def calibrate_pairwise(
         confidence=confidence,
         n_resamples=n_resamples,
         seed=seed,
-        **stats_,  # type: ignore[arg-type]
+        **stats_,
     )
 
 
@@ -1372,7 +1432,7 @@ def _pair_tables(cube: np.ndarray, n_resamples: int, rng: np.random.Generator) -
 
 
 def load_pairwise_verdicts(path: str | Path) -> pd.DataFrame:
-    """Read a verdict frame (what :meth:`PairwiseJudge.compare_frame <evaltools.PairwiseJudge.compare_frame>` returns) from a file.
+    r"""Read a verdict frame (what :meth:`evaltools.PairwiseJudge.compare_frame` returns) from a file.
 
     Args:
         path: a ``.jsonl`` (one pair a line), ``.csv`` or ``.parquet`` file with
@@ -1388,7 +1448,7 @@ def load_pairwise_verdicts(path: str | Path) -> pd.DataFrame:
     Examples:
         >>> import tempfile, os
         >>> f = os.path.join(tempfile.mkdtemp(), "v.jsonl")
-        >>> _ = open(f, "w").write('{"item_id": 1, "first": "A", "second": "B", "human": "A"}\\n')
+        >>> _ = open(f, "w").write('{"item_id": 1, "first": "A", "second": "B", "human": "A"}\n')
         >>> load_pairwise_verdicts(f)[["item_id", "first"]].to_dict("records")
         [{'item_id': '1', 'first': 'A'}]
     """

@@ -87,8 +87,16 @@ def test_calibration_notebook_runs_on_tiny_data(tmp_path: Path) -> None:
     verdicts = []
     for i, t in enumerate(truth):
         first, second = ("A", "B") if i % 3 == 0 else (t, t)
-        verdicts.append({"item_id": f"p{i}", "first": first, "second": second, "human": t,
-                         "output_a": "a" * (40 + i), "output_b": "b" * 60})
+        verdicts.append(
+            {
+                "item_id": f"p{i}",
+                "first": first,
+                "second": second,
+                "human": t,
+                "output_a": "a" * (40 + i),
+                "output_b": "b" * 60,
+            }
+        )
     (tmp_path / "verdicts.jsonl").write_text("\n".join(json.dumps(v) for v in verdicts) + "\n")
     nb = _execute(
         "calibration.ipynb",

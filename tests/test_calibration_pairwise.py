@@ -250,10 +250,20 @@ def test_kappa_does_not_depend_on_how_ties_are_coded() -> None:
     j = np.where(rng.random(120) < 0.6, h, rng.choice(["A", "B", "tie"], 120))
     tie_last = {"A": 0, "B": 1, "tie": 2}
     tie_first = {"A": 1, "B": 2, "tie": 0}
-    r1 = calibrate_pairwise([tie_last[x] for x in j], None, [tie_last[x] for x in h],
-                            codes={v: k for k, v in tie_last.items()}, n_resamples=200)
-    r2 = calibrate_pairwise([tie_first[x] for x in j], None, [tie_first[x] for x in h],
-                            codes={v: k for k, v in tie_first.items()}, n_resamples=200)
+    r1 = calibrate_pairwise(
+        [tie_last[x] for x in j],
+        None,
+        [tie_last[x] for x in h],
+        codes={v: k for k, v in tie_last.items()},
+        n_resamples=200,
+    )
+    r2 = calibrate_pairwise(
+        [tie_first[x] for x in j],
+        None,
+        [tie_first[x] for x in h],
+        codes={v: k for k, v in tie_first.items()},
+        n_resamples=200,
+    )
     assert r1.kappa.value == pytest.approx(r2.kappa.value)
     assert r1.kappa.value == pytest.approx(cohen_kappa_score(h, j))
 
@@ -263,7 +273,9 @@ def test_swapped_order_as_shown_is_mapped_back() -> None:
     a = _toy()
     b = calibrate_pairwise(_F * 5, as_shown, _H * 5, second_labels="as_shown", n_resamples=300)
     assert (a.consistency.value, a.correct_both.value, a.kappa.value) == (
-        b.consistency.value, b.correct_both.value, b.kappa.value
+        b.consistency.value,
+        b.correct_both.value,
+        b.kappa.value,
     )
 
 
@@ -389,8 +401,12 @@ def test_a_live_pairwise_judge_produces_exactly_the_input(tmp_path: Path) -> Non
     assert verdicts[["first", "second"]].iloc[:4].values.tolist() == [["A", "A"], ["B", "B"], ["A", "B"], ["A", "B"]]
     live = calibrate_pairwise(verdicts, n_resamples=200)
     imported = calibrate_pairwise(
-        list(verdicts["first"]), list(verdicts["second"]), list(pairs["human"]),
-        output_a=pairs["output_a"], output_b=pairs["output_b"], n_resamples=200,
+        list(verdicts["first"]),
+        list(verdicts["second"]),
+        list(pairs["human"]),
+        output_a=pairs["output_a"],
+        output_b=pairs["output_b"],
+        n_resamples=200,
     )
     assert live.consistency.value == imported.consistency.value == 0.5
     assert live.correct_both.value == imported.correct_both.value == 0.5
@@ -478,7 +494,9 @@ def test_llmbar_chatgpt_is_not_trusted_because_of_position_inconsistency(subset:
 
 @needs_llmbar
 def test_llmbar_all_sets_pooled() -> None:
-    rows = {j: sum((_llmbar(s, j) for s in ("Neighbor", "GPTInst", "GPTOut", "Manual")), []) for j in ("GPT-4", "ChatGPT")}
+    rows = {
+        j: sum((_llmbar(s, j) for s in ("Neighbor", "GPTInst", "GPTOut", "Manual")), []) for j in ("GPT-4", "ChatGPT")
+    }
     gpt4, chatgpt = (_llmbar_calibration(rows[j], n_resamples=1000) for j in ("GPT-4", "ChatGPT"))
     assert gpt4.n_pairs == chatgpt.n_pairs == 319
     # Consistency: GPT-4 (120 + 83 + 41 + 41) / 319, ChatGPT (98 + 48 + 20 + 22) / 319.

@@ -149,8 +149,11 @@ def test_published_figures_through_calibrate_pairwise(judge: str, column: str, p
     assert r.human_counts == {"A": 422, "B": 472, "tie": 105} and r.n_no_consensus == 0
     kappas = r.human_pairwise.set_index(["annotator_a", "annotator_b"])["kappa"].round(2)
     assert kappas.tolist() == [0.85, 0.88, 0.86]  # published annotator kappas 1-2 / 1-3 / 2-3
-    assert kappas.index.tolist() == [("annotator1", "annotator2"), ("annotator1", "annotator3"),
-                                     ("annotator2", "annotator3")]
+    assert kappas.index.tolist() == [
+        ("annotator1", "annotator2"),
+        ("annotator1", "annotator3"),
+        ("annotator2", "annotator3"),
+    ]
     assert r.n_judge_unscored == (25 if column == "gpt_result" else 0)
     # Our kappa, checked against sklearn on the majority label (garbage counted as a tie).
     gold = humans.mode(axis=1)[0].map({0: "tie", 1: "A", 2: "B"})

@@ -474,7 +474,6 @@ class PairwiseJudge(_JudgeBase):
             },
         )
 
-
     def compare_frame(
         self,
         frame: pd.DataFrame,
@@ -517,7 +516,8 @@ class PairwiseJudge(_JudgeBase):
         missing = [c for c in (id_col, output_a, output_b, query) if c not in frame.columns]
         if missing:
             raise ConfigError(
-                f"The frame passed to PairwiseJudge.compare_frame lacks column(s) {missing}; it has {list(frame.columns)}."
+                f"The frame passed to PairwiseJudge.compare_frame lacks column(s) {missing}; "
+                f"it has {list(frame.columns)}."
             )
         rows = []
         for rec in frame.to_dict("records"):
