@@ -35,6 +35,7 @@ from evaltools.calibration_inputs import (
     Consensus,
     Level,
     check_scale,
+    check_trust_params,
     indices,
     param_error,
     per_dimension,
@@ -385,19 +386,18 @@ def calibrate(
     """
     if consensus not in ("majority", "median"):
         raise param_error("consensus", "'majority' or 'median'", consensus)
-    for name, val, lo, hi in (
-        ("kappa_floor", kappa_floor, -1.0, 1.0),
-        ("max_ci_width", max_ci_width, 0.0, 4.0),
-        ("max_unscored", max_unscored, 0.0, 1.0),
-    ):
-        if not isinstance(val, (int, float)) or not lo <= val <= hi:
-            raise param_error(name, f"a float in [{lo:g}, {hi:g}]", val)
-    if not isinstance(confidence, float) or not 0 < confidence < 1:
-        raise param_error("confidence", "a float in (0, 1)", confidence)
-    if not isinstance(min_labels, int) or min_labels < MIN_PAIRED:
-        raise param_error("min_labels", f"an int >= {MIN_PAIRED}", min_labels)
-    if not isinstance(n_resamples, int) or n_resamples < 100:
-        raise param_error("n_resamples", "an int >= 100", n_resamples)
+    check_trust_params(
+        "calibrate",
+        floors={
+            "kappa_floor": (kappa_floor, -1.0, 1.0),
+            "max_ci_width": (max_ci_width, 0.0, 4.0),
+            "max_unscored": (max_unscored, 0.0, 1.0),
+        },
+        confidence=confidence,
+        min_labels=min_labels,
+        min_paired=MIN_PAIRED,
+        n_resamples=n_resamples,
+    )
     generator, seed = resolve_rng(rng)
 
     j, h = to_long(judge, human)

@@ -24,9 +24,42 @@ LEVELS = ("nominal", "ordinal", "interval")
 _KEY_SEP = "\x1f"
 
 
-def param_error(name: str, expected: str, got: object) -> InputError:
+def param_error(name: str, expected: str, got: object, func: str = "calibrate") -> InputError:
     """The error for a bad parameter, in scikit-learn's message template."""
-    return InputError(f"The '{name}' parameter of calibrate must be {expected}. Got {got!r} instead.")
+    return InputError(f"The '{name}' parameter of {func} must be {expected}. Got {got!r} instead.")
+
+
+def check_trust_params(
+    func: str,
+    *,
+    floors: Mapping[str, tuple[object, float, float]],
+    confidence: object,
+    min_labels: object,
+    min_paired: int,
+    n_resamples: object,
+) -> None:
+    """Validate the parameters every trust verdict shares (floors, coverage, sample sizes).
+
+    Args:
+        func: the public function, for the message.
+        floors: name -> (value, lowest, highest) of each bounded float.
+        confidence: coverage of the intervals.
+        min_labels: labels needed to trust.
+        min_paired: the smallest allowed ``min_labels``.
+        n_resamples: bootstrap resamples.
+
+    Raises:
+        InputError: a parameter is out of range, naming it.
+    """
+    for name, (val, lo, hi) in floors.items():
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not lo <= val <= hi:
+            raise param_error(name, f"a float in [{lo:g}, {hi:g}]", val, func)
+    if not isinstance(confidence, float) or not 0 < confidence < 1:
+        raise param_error("confidence", "a float in (0, 1)", confidence, func)
+    if not isinstance(min_labels, int) or min_labels < min_paired:
+        raise param_error("min_labels", f"an int >= {min_paired}", min_labels, func)
+    if not isinstance(n_resamples, int) or n_resamples < 100:
+        raise param_error("n_resamples", "an int >= 100", n_resamples, func)
 
 
 def resolve_rng(rng: np.random.Generator | int | None) -> tuple[np.random.Generator, int]:

@@ -38,6 +38,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +47,9 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from evaltools import calibration_metrics as cm
+from evaltools.calibration import MIN_PAIRED
+from evaltools.calibration_inputs import check_trust_params, param_error, resolve_rng
 from evaltools.calibration_results import Estimate
 from evaltools.errors import InputError
 
@@ -843,7 +847,7 @@ class PairwiseCalibration:
 
 
 def _param_error(name: str, expected: str, got: object) -> InputError:
-    return InputError(f"The '{name}' parameter of calibrate_pairwise must be {expected}. Got {got!r} instead.")
+    return param_error(name, expected, got, "calibrate_pairwise")
 
 
 def _ids_of(x: object) -> pd.Index | None:
@@ -985,11 +989,6 @@ def _human_ceiling(
     hidx: np.ndarray, annotators: list[str], confidence: float, n_resamples: int, rng: np.random.Generator
 ) -> tuple[Estimate | None, Estimate | None, pd.DataFrame | None, int]:
     """Agreement and Cohen's kappa among annotators on pairs labelled by two or more."""
-    from itertools import combinations
-
-    from evaltools import calibration_metrics as cm
-    from evaltools.calibration import MIN_PAIRED
-
     labelled = ~np.isnan(hidx)
     multi = labelled.sum(axis=1) >= 2
     n_multi = int(multi.sum())
@@ -1151,28 +1150,23 @@ def calibrate_pairwise(
         >>> r.trusted, r.firm
         (True, False)
     """
-    from evaltools import calibration_metrics as cm
-    from evaltools.calibration import MIN_PAIRED
-    from evaltools.calibration_inputs import resolve_rng
-
     if second_labels not in ("original", "as_shown"):
         raise _param_error("second_labels", "'original' or 'as_shown'", second_labels)
     if unscored_as is not None and (not isinstance(unscored_as, str) or unscored_as.strip().lower() not in _CODES):
         raise _param_error("unscored_as", "'A', 'B', 'tie' or None", unscored_as)
-    for name, val, lo, hi in (
-        ("kappa_floor", kappa_floor, -1.0, 1.0),
-        ("consistency_floor", consistency_floor, 0.0, 1.0),
-        ("max_ci_width", max_ci_width, 0.0, 4.0),
-        ("max_unscored", max_unscored, 0.0, 1.0),
-    ):
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not lo <= val <= hi:
-            raise _param_error(name, f"a float in [{lo:g}, {hi:g}]", val)
-    if not isinstance(confidence, float) or not 0 < confidence < 1:
-        raise _param_error("confidence", "a float in (0, 1)", confidence)
-    if not isinstance(min_labels, int) or min_labels < MIN_PAIRED:
-        raise _param_error("min_labels", f"an int >= {MIN_PAIRED}", min_labels)
-    if not isinstance(n_resamples, int) or n_resamples < 100:
-        raise _param_error("n_resamples", "an int >= 100", n_resamples)
+    check_trust_params(
+        "calibrate_pairwise",
+        floors={
+            "kappa_floor": (kappa_floor, -1.0, 1.0),
+            "consistency_floor": (consistency_floor, 0.0, 1.0),
+            "max_ci_width": (max_ci_width, 0.0, 4.0),
+            "max_unscored": (max_unscored, 0.0, 1.0),
+        },
+        confidence=confidence,
+        min_labels=min_labels,
+        min_paired=MIN_PAIRED,
+        n_resamples=n_resamples,
+    )
     generator, seed = resolve_rng(rng)
     table_codes = check_codes(codes, "calibrate_pairwise")
 
