@@ -783,11 +783,13 @@ class PairwiseCalibration:
         return head
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per statistic: value, interval, method.
+        """One row per statistic: value, interval, the floor the verdict applies to it, method.
 
         Returns:
-            A DataFrame with columns statistic, value, ci_low, ci_high, method.
+            A DataFrame with columns statistic, value, ci_low, ci_high, floor
+            (NaN for statistics the verdict does not use), method.
         """
+        floors = {"kappa": self.kappa_floor, "consistency": self.consistency_floor}
         rows = []
         for name in _STATISTICS:
             est = getattr(self, name)
@@ -798,10 +800,11 @@ class PairwiseCalibration:
                         "value": est.value,
                         "ci_low": est.ci_low,
                         "ci_high": est.ci_high,
+                        "floor": floors.get(name, math.nan),
                         "method": est.method,
                     }
                 )
-        return pd.DataFrame(rows, columns=["statistic", "value", "ci_low", "ci_high", "method"])
+        return pd.DataFrame(rows, columns=["statistic", "value", "ci_low", "ci_high", "floor", "method"])
 
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.trusted else "#b42318"
@@ -810,8 +813,10 @@ class PairwiseCalibration:
         parts = [
             f"<div class='evaltools-pairwise-calibration'><h4>Pairwise judge <span style='color:{colour}'>"
             f"{word}{firm}</span></h4>",
-            f"<p>{self.n_pairs} of {self.n_given} pairs analysed, verdicts in {self.orders} order(s); floors: kappa "
-            f"{self.kappa_floor:.2f}, positional consistency {self.consistency_floor:.2f}; "
+            f"<p>{self.n_pairs} of {self.n_given} pairs analysed, verdicts in {self.orders} order(s); right in the "
+            f"original order on {self.n_correct_first} of {self.n_pairs}"
+            + (f", in the swapped order on {self.n_correct_second}" if self.n_correct_second is not None else "")
+            + f"; floors: kappa {self.kappa_floor:.2f}, positional consistency {self.consistency_floor:.2f}; "
             f"{self.confidence:.0%} intervals from {self.n_resamples} bootstrap resamples of pairs "
             f"(seed {self.seed}).</p>",
         ]
