@@ -397,6 +397,8 @@ def test_a_live_pairwise_judge_produces_exactly_the_input(tmp_path: Path) -> Non
             "human": ["A", "B", "tie", "tie"] * 6,
         }
     )
+    with pytest.raises(InputError, match=r"lacks column\(s\) \['output_b'\]"):
+        judge.compare_frame(pairs.drop(columns=["output_b"]))
     verdicts = judge.compare_frame(pairs)
     assert verdicts[["first", "second"]].iloc[:4].values.tolist() == [["A", "A"], ["B", "B"], ["A", "B"], ["A", "B"]]
     live = calibrate_pairwise(verdicts, n_resamples=200)
