@@ -184,9 +184,17 @@ def _preferences(
             numeric.append(number)
             continue
         known = f" or a code in codes={{{', '.join(repr(k[1]) for k in codes)}}}" if codes else ""
+        hint = ""
+        if isinstance(v, str):
+            others = sorted({str(x) for x in list(values) if isinstance(x, str) and x.strip().lower() not in _CODES})
+            hint = (
+                " Map other codes to verdicts with codes=, e.g. codes={"
+                + ", ".join(f"{x!r}: 'A' | 'B' | 'tie' | None" for x in others[:4])
+                + "}."
+            )
         raise InputError(
             f"The '{name}' parameter of {func} must hold 'A', 'B' or 'tie'{known} (None or NaN for no verdict). "
-            f"Got {v!r} at position {i} instead."
+            f"Got {v!r} at position {i} instead.{hint}"
         )
     if numeric:
         shown = sorted(set(numeric))[:6]
@@ -916,10 +924,39 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
         )
 
 
+def _orders_to_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (pair, order) -> one row per pair with columns first and second."""
+    _require(frame, ["item_id"], "verdict frame")
+    order = frame["order"].astype(str).str.strip().str.lower()
+    bad = sorted(set(order) - {"first", "second"})
+    if bad:
+        raise InputError(
+            f"The 'order' column of the verdict frame must be 'first' (A shown first) or 'second' (B shown first). "
+            f"Got {bad[:3]} instead.",
+            field="order",
+        )
+    keyed = frame.assign(item_id=frame["item_id"].astype(str), order=order)
+    dup = keyed.duplicated(["item_id", "order"])
+    if dup.any():
+        raise InputError(
+            f"The verdict frame has several rows for the same pair and order (e.g. item_id "
+            f"{keyed.loc[dup, 'item_id'].iloc[0]!r}); keep one verdict per pair and order.",
+            field="item_id",
+        )
+    wide = keyed.pivot(index="item_id", columns="order", values="verdict")
+    for col in ("first", "second"):
+        if col not in wide.columns:
+            wide[col] = None
+    per_pair = keyed.drop(columns=["order", "verdict"]).drop_duplicates("item_id").set_index("item_id")
+    return wide[["first", "second"]].join(per_pair).reset_index()
+
+
 def _from_frames(
     verdicts: pd.DataFrame, human: object, dimension: str | None, notes: list[str]
 ) -> tuple[list[str], pd.Series, pd.Series, np.ndarray, list[str], pd.Series | None, pd.Series | None]:
     frame = verdicts.rename(columns={"id": "item_id"}) if "item_id" not in verdicts.columns else verdicts
+    if {"order", "verdict"} <= set(frame.columns) and not {"first", "second"} & set(frame.columns):
+        frame = _orders_to_columns(frame)
     _require(frame, ["item_id", "first", "second"], "verdict frame")
 
     def one_dimension(df: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -1103,7 +1140,9 @@ def calibrate_pairwise(
     Args:
         first: the verdicts in the original order (an array), or a verdict
             frame with columns ``item_id``, ``first``, ``second`` and optional
-            ``output_a``, ``output_b``, ``human`` and ``dimension``.
+            ``output_a``, ``output_b``, ``human`` and ``dimension`` (or, long,
+            one row per pair and order: ``item_id``, ``order`` = ``"first"`` /
+            ``"second"``, ``verdict``). A pair missing an order has no verdict there.
         second: the verdicts in the swapped order (arrays only). None with
             arrays: one order only (statistics of the second order are None
             and the judge cannot be trusted on position).

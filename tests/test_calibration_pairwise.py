@@ -506,3 +506,30 @@ def test_llmbar_all_sets_pooled() -> None:
     assert chatgpt.consistency.value == pytest.approx(188 / 319)
     assert gpt4.consistency.ci_low > CONSISTENCY_FLOOR > chatgpt.consistency.ci_high
     assert chatgpt.firm and any(x.startswith("positional consistency") for x in chatgpt.reasons)
+
+
+def test_a_long_frame_with_one_row_per_pair_and_order_is_read() -> None:
+    wide = pd.DataFrame({"item_id": [f"p{i}" for i in range(60)], "first": _F * 5, "second": _S * 5, "human": _H * 5})
+    long = pd.concat(
+        [
+            wide[["item_id", "first", "human"]].rename(columns={"first": "verdict"}).assign(order="first"),
+            wide[["item_id", "second", "human"]].rename(columns={"second": "verdict"}).assign(order="second"),
+        ]
+    ).sample(frac=1.0, random_state=0)
+    a, b = calibrate_pairwise(wide, n_resamples=200), calibrate_pairwise(long, n_resamples=200)
+    assert (a.kappa.value, a.consistency.value, a.n_pairs) == (b.kappa.value, b.consistency.value, b.n_pairs)
+    with pytest.raises(InputError, match="'order' column of the verdict frame"):
+        calibrate_pairwise(long.assign(order="swapped"))
+
+
+def test_unknown_text_codes_suggest_a_mapping() -> None:
+    with pytest.raises(InputError, match=r"codes=\{'model_a': 'A' \| 'B' \| 'tie' \| None, 'model_b'"):
+        calibrate_pairwise(["model_a", "model_b"], ["model_a", "tie"], ["A", "B"])
+    r = calibrate_pairwise(
+        ["model_a", "model_b"] * 10,
+        ["model_a", "tie"] * 10,
+        ["A", "B"] * 10,
+        codes={"model_a": "A", "model_b": "B"},
+        n_resamples=200,
+    )
+    assert r.consistency.value == 0.5
