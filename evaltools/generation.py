@@ -17,8 +17,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -564,7 +564,10 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key")
     p.add_argument("--env-file", help=".env file to read the API key from")
     p.add_argument(
-        "--timeout", type=float, default=120.0, help="wall-clock seconds per HTTP attempt, to the last byte (default 120)"
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="wall-clock seconds per HTTP attempt, to the last byte (default 120)",
     )
     p.add_argument(
         "--item-timeout", type=float, help="wall-clock seconds per item over all attempts (default: no extra cap)"

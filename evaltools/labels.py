@@ -315,7 +315,9 @@ def load_labels(
         try:
             text = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise LabelError(f"The file is not valid UTF-8 (byte {exc.start}). Re-save it as UTF-8.", path=path) from None
+            raise LabelError(
+                f"The file is not valid UTF-8 (byte {exc.start}). Re-save it as UTF-8.", path=path
+            ) from None
         lines = text.split("\n")
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():

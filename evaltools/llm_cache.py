@@ -4,7 +4,8 @@ A :class:`ChatRequest` is addressed by :func:`cache_key`, the SHA-256 of the
 canonical JSON of (model, messages, params). :class:`LLMCache` keeps successful
 :class:`Completion` objects under that key and the endpoint's identity (its
 normalized base URL) in one SQLite file, so an unchanged rerun against the same
-endpoint makes zero LLM calls, and another endpoint never gets its answers. :mod:`evaltools.llm` is the client that fills it.
+endpoint makes zero LLM calls, and another endpoint never gets its answers.
+:mod:`evaltools.llm` is the client that fills it.
 """
 
 from __future__ import annotations

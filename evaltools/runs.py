@@ -26,8 +26,8 @@ import json
 import logging
 import os
 import re
-import socket
 import shutil
+import socket
 import tempfile
 import warnings
 from collections import Counter

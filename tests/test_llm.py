@@ -543,7 +543,9 @@ def test_api_key_with_a_trailing_newline_is_stripped(monkeypatch):
         assert srv.requests[-1].headers["authorization"] == "Bearer sk-test-1234"
 
 
-@pytest.mark.parametrize(("value", "what"), [("sk-te st", "a space"), ("sk-a\nsk-b", "a newline"), (" \n", "whitespace")])
+@pytest.mark.parametrize(
+    ("value", "what"), [("sk-te st", "a space"), ("sk-a\nsk-b", "a newline"), (" \n", "whitespace")]
+)
 def test_api_key_with_inner_whitespace_is_a_clear_config_error(monkeypatch, value, what):
     monkeypatch.setenv("EVAL_KEY", value)
     with pytest.raises(ConfigError, match=what) as info:
