@@ -171,6 +171,10 @@ def _check_label(
             value = str(value)
         if not isinstance(value, str) or not value:
             raise fail(key, f"'{key}' must be a non-empty string. Got {value!r} instead.")
+        if value != value.strip():
+            raise fail(
+                key, f"'{key}' {value!r} has leading or trailing whitespace; did you mean {value.strip()!r}?"
+            )
         out[key] = value
     run_id = rec.get("run_id")
     if run_id is not None and not isinstance(run_id, str):

@@ -282,3 +282,9 @@ def test_labels_csv_with_a_byte_order_mark(tmp_path: Path) -> None:
     src.write_bytes("item_id,dimension,value\nq1,helpfulness,4\n".encode("utf-8-sig"))
     out = labels_from_csv(src, tmp_path / "labels", annotator="ana", items=ITEMS, dimensions=DIMS)
     assert out["item_id"].tolist() == ["q1"]
+
+
+def test_padded_item_id_in_a_label_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"' q1' has leading or trailing whitespace; did you mean 'q1'"):
+        append_label(tmp_path, item_id=" q1", dimension="helpfulness", value=4, annotator="ana")
+    assert not (tmp_path / "ana.jsonl").exists()
