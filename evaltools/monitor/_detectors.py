@@ -35,16 +35,36 @@ history) are never alerted on and never enter a baseline.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
 
-from evaltools.errors import ConfigError
-from evaltools.monitor._alerts import DETECTORS, METRICS, Alert, Detection, DetectionConfig, alerts_frame
-from evaltools.monitor._rules import _Ctx, _distribution, _level, _proportion
+from evaltools.errors import ConfigError, InputError, MonitorWarning
+from evaltools.monitor._alerts import (
+    DETECTORS,
+    METRICS,
+    Alert,
+    Detection,
+    DetectionConfig,
+    SeriesDetection,
+    _page,
+    _persist,
+    alerts_frame,
+)
+from evaltools.monitor._rules import (
+    _auto_seasonality,
+    _Ctx,
+    _distribution,
+    _level,
+    _proportion,
+    _seasonal_period,
+    _series_scores,
+    _steps,
+)
 from evaltools.monitor._stats import psi
 from evaltools.monitor._windows import WindowMetrics
 
@@ -54,6 +74,7 @@ __all__ = [
     "Alert",
     "Detection",
     "DetectionConfig",
+    "SeriesDetection",
     "alerts_frame",
     "detect_anomalies",
     "fixed_threshold_alerts",
@@ -61,15 +82,15 @@ __all__ = [
 ]
 
 
+_WINDOW_STEP = {"hour": pd.Timedelta(hours=1), "day": pd.Timedelta(days=1)}
+
+
 def _period(window: str, seasonality: str) -> int | None:
+    """Seasonal lag in windows: the seasonality in time, mapped to the window's length."""
     s = "week" if seasonality == "auto" else seasonality
-    if s == "none":
-        return None
-    if s == "day":
-        if window != "hour":
-            raise ConfigError("seasonality='day' needs hourly windows. Use 'week' or 'none' with daily windows.")
-        return 24
-    return 168 if window == "hour" else 7
+    if s == "day" and window != "hour":
+        raise ConfigError("seasonality='day' needs hourly windows. Use 'week' or 'none' with daily windows.")
+    return _seasonal_period(s, _WINDOW_STEP[window])
 
 
 def _available(frame: pd.DataFrame, metric: str) -> bool:
@@ -80,22 +101,57 @@ def _available(frame: pd.DataFrame, metric: str) -> bool:
     return bool(np.isfinite(frame[col].to_numpy(float)).any() and frame[m.n].sum() > 0)
 
 
-def detect_anomalies(windows: WindowMetrics, config: DetectionConfig | None = None, **overrides: Any) -> Detection:
-    """Run the detectors of every metric on a per-window table.
+@overload
+def detect_anomalies(data: WindowMetrics, config: DetectionConfig | None = None, **overrides: Any) -> Detection: ...
+@overload
+def detect_anomalies(
+    data: pd.Series | pd.DataFrame, config: DetectionConfig | None = None, **overrides: Any
+) -> SeriesDetection: ...
+def detect_anomalies(
+    data: WindowMetrics | pd.Series | pd.DataFrame, config: DetectionConfig | None = None, **overrides: Any
+) -> Detection | SeriesDetection:
+    """Detect anomalies in per-window log metrics, or in any regular metric series.
+
+    **A metric series** (a pandas Series, or a one-column DataFrame, with a DatetimeIndex at
+    any regular step from 1 minute to 1 day: a Prometheus range query, a warehouse query, a
+    dashboard export). Each point is compared with a baseline computed from the points before
+    it: the median of the same time of day or week over the previous ``seasonal_periods``
+    periods plus the recent median deviation from it (seasonality in time, mapped to the
+    step; ``"auto"`` picks it from the data), or, without seasonality and during the cold
+    start, the median of the previous ``rolling_baseline`` (24 hours). The residual is divided
+    by a trailing robust spread that cannot collapse on tied, step-like data (IQR floored by
+    the central-90 % range, the data's resolution and 1 % of the level; see
+    ``_stats._robust_spread``), and compared with the Student-t threshold whose tail gives
+    ``false_alarms_per_day`` expected false pages a day. Anomalous points merge into
+    episodes; each episode pages once, and not again within ``refractory``.
+
+    Input policy: timestamps out of order are sorted with a :class:`MonitorWarning`
+    (reversed exports are common); duplicated timestamps, timestamps off the series' step
+    and steps outside 1 minute..1 day are refused with an :class:`InputError` saying how to
+    fix them (``series.groupby(level=0).mean()``, ``series.resample(step).mean()``);
+    missing steps are gaps: rows with ``gap=True`` and NaN value, never scored and never in a
+    baseline. NaN values are gaps too.
+
+    **Log windows** (:class:`WindowMetrics` from :func:`compute_windows`): every metric's
+    detectors (robust z with sampling variance, EWMA, Laney p', PSI...), on the same seasonal
+    baselines in time, with the same cold-start fallback to a rolling baseline.
 
     Args:
-        windows: from :func:`compute_windows`.
+        data: a :class:`WindowMetrics`, or a Series / one-column DataFrame with a DatetimeIndex.
         config: the settings; defaults to :class:`DetectionConfig`.
         **overrides: fields of :class:`DetectionConfig` to change, e.g. ``sensitivity="high"``.
 
     Returns:
-        A :class:`Detection`: alerts (sorted by window, then metric) and the per-window
-        statistics. Metrics the logs cannot support (no judge scores, no
-        ``finish_reason``) are skipped; windows in warm-up have NaN statistics.
+        For log windows, a :class:`Detection`: alerts (sorted by window, then metric) and the
+        per-window statistics; metrics the logs cannot support are skipped; windows before
+        the first baseline have NaN statistics. For a series, a :class:`SeriesDetection`
+        whose ``frame`` is indexed by the timestamps (``value``, ``baseline``, ``score``,
+        ``alert``, ``explanation``...); points before the first baseline have NaN score.
 
     Raises:
         ConfigError: for invalid settings, or a metric requested in ``config.metrics``
             that the logs cannot support.
+        InputError: for a series that is not numeric, not time-indexed, duplicated or irregular.
 
     Examples:
         >>> from evaltools.monitor import compute_windows, load_logs
@@ -104,6 +160,15 @@ def detect_anomalies(windows: WindowMetrics, config: DetectionConfig | None = No
         >>> det = detect_anomalies(compute_windows(load_logs(syn.logs), window="day"))
         >>> len(det.alerts), sorted(det.stats["metric"].unique())[:3]
         (0, ['judge_mean', 'latency_p50', 'latency_p99'])
+
+        A series at 5-minute steps with a jump on the last day:
+
+        >>> t = pd.date_range("2024-03-01", periods=288 * 10, freq="5min")
+        >>> y = pd.Series(50 + np.random.default_rng(0).normal(0, 2, len(t)), index=t, name="cpu")
+        >>> y.iloc[-200:] += 30
+        >>> res = detect_anomalies(y)
+        >>> res.alerts.index.tolist() == [t[-200]], res.seasonality
+        (True, 'none')
     """
     cfg = config or DetectionConfig()
     if overrides:
@@ -111,9 +176,18 @@ def detect_anomalies(windows: WindowMetrics, config: DetectionConfig | None = No
             cfg = replace(cfg, **overrides)
         except TypeError as exc:
             raise ConfigError(f"Unknown DetectionConfig field in {sorted(overrides)}: {exc}.") from exc
+    if isinstance(data, pd.Series | pd.DataFrame):
+        return _detect_series(data, cfg)
+    if not isinstance(data, WindowMetrics):
+        raise InputError(
+            "detect_anomalies needs a WindowMetrics (from compute_windows) or a pandas Series / one-column "
+            f"DataFrame with a DatetimeIndex. Got {type(data).__name__} instead."
+        )
+    windows = data
     frame = windows.frame
     window = windows.window
     period = _period(window, cfg.seasonality)
+    R = _steps(cfg.rolling_baseline, _WINDOW_STEP[window], 7)
     W = cfg.baseline_windows or (336 if window == "hour" else 28)
     min_hist = cfg.min_baseline_windows or (24 if window == "hour" else 10)
     warmup = cfg.warmup_windows if cfg.warmup_windows is not None else (168 if window == "hour" else 14)
@@ -136,7 +210,7 @@ def detect_anomalies(windows: WindowMetrics, config: DetectionConfig | None = No
     for g, sub, hs in groups:
         sub = sub.copy()
         sub.attrs["min_requests"] = windows.min_requests
-        ctx = _Ctx(sub, hs, cfg, window, period, W, min_hist, warmup, windows.length_unit, g, lam)
+        ctx = _Ctx(sub, hs, cfg, window, period, W, min_hist, warmup, windows.length_unit, g, lam, R)
         for name in supported:
             m = METRICS[name]
             dets = cfg.detectors_for(name)
@@ -150,7 +224,232 @@ def detect_anomalies(windows: WindowMetrics, config: DetectionConfig | None = No
     cols = ["window_start", "group", "metric", "detector", "value", "baseline", "lower", "upper", "statistic",
             "threshold", "alert"]  # fmt: skip
     st = pd.concat(stats, ignore_index=True) if stats else pd.DataFrame(columns=cols)
-    return Detection(alerts=tuple(alerts), stats=st, config=cfg, window=window)
+    notes = _window_notes(st, frame, cfg, window, supported, windows.min_requests)
+    for n in notes:
+        if "never scored" in n:
+            warnings.warn(n, MonitorWarning, stacklevel=2)
+    return Detection(alerts=tuple(alerts), stats=st, config=cfg, window=window, notes=tuple(notes))
+
+
+def _window_notes(
+    st: pd.DataFrame, frame: pd.DataFrame, cfg: DetectionConfig, window: str, metrics: list[str], min_requests: int
+) -> list[str]:
+    """The cold start in words, and a note naming the setting for each metric never scored."""
+    notes: list[str] = []
+    roll = _duration_words_windows(cfg.rolling_baseline, window)
+    if st.empty or "baseline_kind" not in st:
+        first: dict[str, pd.Timestamp] = {}
+    else:
+        seas = st[st["baseline_kind"] == "seasonal"]
+        first = seas.groupby("metric")["window_start"].min().to_dict()
+        cold = st[st["baseline_kind"] == "rolling"].groupby("metric")["window_start"].min().to_dict()
+        by_date: dict[pd.Timestamp, list[str]] = {}
+        for metric, ts in first.items():
+            if metric in cold:
+                by_date.setdefault(pd.Timestamp(ts).floor("D"), []).append(metric)
+        for day, ms in sorted(by_date.items()):
+            notes.append(f"seasonal baselines from {day:%Y-%m-%d} ({', '.join(ms)}); until then a {roll} rolling baseline")
+        never = sorted(set(cold) - set(first))
+        if never:
+            notes.append(f"{', '.join(never)}: a {roll} rolling baseline throughout (not enough history for a "
+                         f"seasonal one: it needs {cfg.min_seasonal_periods} weeks)")  # fmt: skip
+    scored = set(st.dropna(subset=["statistic"])["metric"]) if not st.empty else set()
+    for name in metrics:
+        if name in scored or not cfg.detectors_for(name):
+            continue
+        m = METRICS[name]
+        n = frame[m.n].to_numpy(float) if m.n else frame["n_requests"].to_numpy(float)
+        if name == "judge_mean":
+            setting, need = "min_judged", cfg.min_judged
+        elif name == "n_requests":
+            setting, need = "", 1
+        else:
+            setting, need = "min_requests", min_requests
+        most = int(np.nanmax(n)) if len(n) and np.isfinite(n).any() else 0
+        if setting and most < need:
+            where = "DetectionConfig" if setting == "min_judged" else "compute_windows / monitor"
+            notes.append(
+                f"{name} was never scored: no {window} window has {setting}={need} observations (the most is {most}). "
+                f"Lower {setting} ({where}) or use {'daily' if window == 'hour' else 'longer'} windows."
+            )
+        else:
+            notes.append(
+                f"{name} was never scored: {len(frame)} {window} windows are too few for its baseline and warm-up "
+                f"(warmup_windows, min_baseline_windows, min_seasonal_periods). Pass a longer history."
+            )
+    return notes
+
+
+def _duration_words_windows(d: str, window: str) -> str:
+    td = pd.Timedelta(d)
+    if window == "day" and td < pd.Timedelta(days=7):
+        return "7-day"
+    hours = td / pd.Timedelta(hours=1)
+    return f"{hours:g}-hour" if hours < 48 else f"{td.days}-day"
+
+
+_MIN_STEP, _MAX_STEP = pd.Timedelta(minutes=1), pd.Timedelta(days=1)
+
+
+def _regular_series(data: pd.Series | pd.DataFrame) -> tuple[pd.Series, pd.Timedelta, list[str]]:
+    """Validate a metric series and put it on its regular grid (the documented input policy)."""
+    notes: list[str] = []
+    if isinstance(data, pd.DataFrame):
+        if data.shape[1] != 1:
+            raise InputError(
+                "detect_anomalies takes a Series or a one-column DataFrame; this DataFrame has "
+                f"{data.shape[1]} columns {list(data.columns)[:5]}. Pass one column, e.g. df['latency_p99']."
+            )
+        data = data.iloc[:, 0]
+    s = data
+    name = str(s.name) if s.name is not None else "value"
+    if not isinstance(s.index, pd.DatetimeIndex):
+        raise InputError(
+            f"The series {name!r} needs a DatetimeIndex (timestamps); its index is {type(s.index).__name__}. "
+            "Use series.set_axis(pd.to_datetime(timestamps)) or df.set_index('timestamp')[column]."
+        )
+    if s.index.hasnans:
+        raise InputError(f"The series {name!r} has {int(s.index.isna().sum())} missing timestamp(s) (NaT).")
+    try:
+        values = pd.to_numeric(s, errors="raise").astype(float)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"The series {name!r} must be numeric: {exc}.", field=name) from None
+    if len(values) < 2:
+        raise InputError(f"The series {name!r} has {len(values)} point(s); at least 2 are needed to find its step.")
+    if not values.index.is_monotonic_increasing:
+        reversed_ = values.index.is_monotonic_decreasing
+        values = values.sort_index(kind="stable")
+        msg = (
+            f"The series {name!r} was in reverse time order; it was sorted oldest first."
+            if reversed_
+            else f"The series {name!r} was not in time order; it was sorted."
+        )
+        warnings.warn(msg, MonitorWarning, stacklevel=3)
+        notes.append(msg)
+    values.index = values.index.as_unit("ns")  # asi8 below is in nanoseconds whatever the input's unit
+    ns = values.index.asi8
+    d = np.diff(ns)
+    if not (d > 0).any():
+        raise InputError(f"The series {name!r} has a single distinct timestamp; it needs at least two.", field=name)
+    steps_, counts_ = np.unique(d[d > 0], return_counts=True)
+    step_ns = int(steps_[np.argmax(counts_)])  # the most common step
+    step = pd.Timedelta(step_ns, unit="ns")
+    if not (_MIN_STEP <= step <= _MAX_STEP):
+        raise InputError(
+            f"The series {name!r} has {step} steps; detect_anomalies handles steps from 1 minute to 1 day. "
+            f"Resample it, e.g. series.resample('{'1min' if step < _MIN_STEP else '1D'}').mean().",
+            field=name,
+        )
+    ratio = d / step_ns
+    k = np.rint(ratio)
+    off = (d > 0) & ((np.abs(ratio - k) > 0.25) | (k == 0))
+    if off.mean() > 0.1:
+        raise InputError(
+            f"The series {name!r} is irregular: {int(off.sum())} of its {len(d)} steps are not a whole number of its "
+            f"most common step ({step}). Put it on a regular grid first, e.g. series.resample('{step}').mean().",
+            field=name,
+        )
+    # Each point goes to the slot its step from the previous point says (small jitter and phase
+    # changes are absorbed, points sharing a slot are averaged); missing slots are gaps.
+    pos = np.r_[0, np.cumsum(np.where(off, np.rint(ratio), k).astype(np.int64))]
+    n_slots = int(pos[-1]) + 1
+    shared = len(pos) - len(np.unique(pos))
+    if shared:
+        msg = (
+            f"The series {name!r} has {shared} point(s) sharing a {step} slot with another one (duplicated or "
+            "sub-step timestamps); each slot's points were averaged."
+        )
+        warnings.warn(msg, MonitorWarning, stacklevel=3)
+        notes.append(msg)
+    if off.any():
+        notes.append(f"{int(off.sum())} step(s) off the {step} grid were snapped to the nearest slot.")
+    x = values.to_numpy(float)
+    fin = np.isfinite(x)
+    sums = np.bincount(pos[fin], weights=x[fin], minlength=n_slots)
+    cnt = np.bincount(pos[fin], minlength=n_slots)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grid_x = np.where(cnt > 0, sums / np.maximum(cnt, 1), np.nan)
+    # The index keeps the series' own timestamps (the first of each slot); a gap slot gets the
+    # previous timestamp plus whole steps.
+    first = np.full(n_slots, -1, dtype=np.int64)
+    first[pos[::-1]] = np.arange(len(pos))[::-1]
+    have = first >= 0
+    last = np.maximum.accumulate(np.where(have, np.arange(n_slots), 0))
+    stamp = ns[first[last]] + (np.arange(n_slots) - last) * step_ns
+    n_missing = int(n_slots - have.sum())
+    if n_missing:
+        notes.append(f"{n_missing:,} missing point(s) of {n_slots:,} are gaps: never scored, never in a baseline.")
+    index = pd.DatetimeIndex(stamp.astype("datetime64[ns]"))
+    if values.index.tz is not None:
+        index = index.tz_localize("UTC").tz_convert(values.index.tz)
+    values = pd.Series(grid_x, index=index)
+    values.name = name
+    return values, step, notes
+
+
+def _detect_series(data: pd.Series | pd.DataFrame, cfg: DetectionConfig) -> SeriesDetection:
+    values, step, notes = _regular_series(data)
+    name = str(values.name)
+    x = values.to_numpy(float)
+    x = np.where(np.isfinite(x), x, np.nan)
+    seasonality = _auto_seasonality(x, step, cfg) if cfg.seasonality == "auto" else cfg.seasonality
+    period = _seasonal_period(seasonality, step)
+    sc = _series_scores(x, step, cfg, period)
+    z, thr, e, sigma = sc["z"], sc["thr"], sc["e"], sc["sigma"]
+    scored = np.isfinite(z)
+    with np.errstate(invalid="ignore"):
+        beyond = scored & (np.abs(z) > thr)
+    k, m = cfg.persistence_for(name)
+    anomalous = _persist(beyond, k, m)
+    times = values.index.to_numpy()
+    gap = np.timedelta64(pd.Timedelta(cfg.episode_gap).value, "ns")
+    refr = np.timedelta64(pd.Timedelta(cfg.refractory).value, "ns")
+    episode, page = _page(anomalous, times, max(gap, np.timedelta64(step.value, "ns")), refr)
+    kind = pd.Categorical.from_codes(
+        np.where(~scored, 0, np.where(sc["seasonal"], 1, 2)), categories=["", "seasonal", "rolling"]
+    )
+    lower, upper = e - thr * sigma, e + thr * sigma
+    first_seasonal = np.flatnonzero(scored & sc["seasonal"])
+    seasonal_from = values.index[first_seasonal[0]] if len(first_seasonal) else None
+    expl = np.full(len(x), "", dtype=object)
+    roll_words = f"median of the previous {cfg.rolling_baseline}"
+    what = {"week": "time of week", "day": "time of day"}.get(seasonality, "")
+    for t in np.flatnonzero(anomalous):
+        up = z[t] > 0
+        base_desc = (
+            f"same {what} over the previous {cfg.seasonal_periods} {'weeks' if seasonality == 'week' else 'days'}, "
+            f"shifted by the median deviation over the previous {cfg.rolling_baseline}"
+            if sc["seasonal"][t]
+            else roll_words
+        )
+        expl[t] = (
+            f"{name} was {x[t]:.4g} at {values.index[t]}, {abs(z[t]):.1f} robust standard deviations "
+            f"{'above' if up else 'below'} its baseline of {e[t]:.4g} ({base_desc}); no-alert range "
+            f"{lower[t]:.4g} to {upper[t]:.4g} (threshold {thr[t]:.2f}, spread {sigma[t]:.3g}: "
+            f"about {cfg.alarm_rate:g} false alarm(s) a day expected)."
+        )
+    frame = pd.DataFrame(
+        {
+            "value": x, "baseline": e, "lower": lower, "upper": upper, "score": z, "threshold": thr,
+            "anomalous": anomalous, "alert": page, "episode": episode, "baseline_kind": kind,
+            "gap": ~np.isfinite(x), "explanation": expl,
+        },
+        index=values.index,
+    )  # fmt: skip
+    if not scored.any():
+        need = max(10, _steps(cfg.rolling_baseline, step, 7)) + max(3, _steps(cfg.rolling_baseline, step, 7) // 4)
+        msg = (
+            f"The series {name!r} was never scored: it has {int(np.isfinite(x).sum())} usable point(s) and the first "
+            f"score needs about {need} ({cfg.rolling_baseline} of history for the baseline and its spread). "
+            "Pass a longer history, or shorten rolling_baseline."
+        )
+        warnings.warn(msg, MonitorWarning, stacklevel=3)
+        notes.append(msg)
+    result = SeriesDetection(
+        frame=frame, name=name, step=step, seasonality=seasonality, seasonal_from=seasonal_from,
+        threshold=float(sc["z_nominal"]), config=cfg, notes=tuple(notes),
+    )  # fmt: skip
+    return result
 
 
 _FIXED_METRICS = (
