@@ -319,15 +319,14 @@ def _persist(anomalous: np.ndarray, k: int, m: int) -> np.ndarray:
     return out
 
 
-def _page(anomalous: np.ndarray, times: np.ndarray, gap: np.timedelta64, refractory: np.timedelta64) -> tuple[
-    np.ndarray, np.ndarray
-]:  # fmt: skip
+def _page(anomalous: np.ndarray, times: np.ndarray, gap: int, refractory: int) -> tuple[np.ndarray, np.ndarray]:
     """Episodes and pages from per-point anomaly flags.
 
     An episode is a run of anomalous points in which no two consecutive ones are more than
     ``gap`` apart. Each episode pages once, at its first point, unless it starts within
     ``refractory`` of the previous page (then it is recorded, not paged): one incident, one
-    page, as on-call tools (PagerDuty, Alertmanager ``group_interval``) do.
+    page, as on-call tools (PagerDuty, Alertmanager ``group_interval``) do. ``times``, ``gap`` and
+    ``refractory`` are in the same integer unit (nanoseconds).
 
     Returns:
         ``episode`` (int id per point, -1 outside episodes) and ``page`` (bool per point).
@@ -343,7 +342,7 @@ def _page(anomalous: np.ndarray, times: np.ndarray, gap: np.timedelta64, refract
     ep = np.cumsum(new) - 1
     episode[idx] = ep
     starts = idx[new]
-    last_page: np.datetime64 | None = None
+    last_page: int | None = None
     for s in starts:  # one iteration per episode, not per point
         if last_page is None or times[s] - last_page >= refractory:
             page[s] = True

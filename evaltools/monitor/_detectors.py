@@ -331,12 +331,14 @@ def _regular_series(data: pd.Series | pd.DataFrame) -> tuple[pd.Series, pd.Timed
     d = np.diff(ns)
     if not (d > 0).any():
         raise InputError(f"The series {name!r} has a single distinct timestamp; it needs at least two.", field=name)
-    steps_, counts_ = np.unique(d[d > 0], return_counts=True)
-    step_ns = int(steps_[np.argmax(counts_)])  # the most common step
+    ds = np.sort(d[d > 0])
+    bounds = np.r_[0, np.flatnonzero(np.diff(ds)) + 1, len(ds)]
+    step_ns = int(ds[bounds[np.argmax(np.diff(bounds))]])  # the most common step (sort-based mode)
     step = pd.Timedelta(step_ns, unit="ns")
+    alias = pd.tseries.frequencies.to_offset(step).freqstr
     if not (_MIN_STEP <= step <= _MAX_STEP):
         raise InputError(
-            f"The series {name!r} has {step} steps; detect_anomalies handles steps from 1 minute to 1 day. "
+            f"The series {name!r} has {alias} steps; detect_anomalies handles steps from 1 minute to 1 day. "
             f"Resample it, e.g. series.resample('{'1min' if step < _MIN_STEP else '1D'}').mean().",
             field=name,
         )
@@ -346,23 +348,23 @@ def _regular_series(data: pd.Series | pd.DataFrame) -> tuple[pd.Series, pd.Timed
     if off.mean() > 0.1:
         raise InputError(
             f"The series {name!r} is irregular: {int(off.sum())} of its {len(d)} steps are not a whole number of its "
-            f"most common step ({step}). Put it on a regular grid first, e.g. series.resample('{step}').mean().",
+            f"most common step ({alias}). Put it on a regular grid first, e.g. series.resample('{alias}').mean().",
             field=name,
         )
     # Each point goes to the slot its step from the previous point says (small jitter and phase
     # changes are absorbed, points sharing a slot are averaged); missing slots are gaps.
     pos = np.r_[0, np.cumsum(np.where(off, np.rint(ratio), k).astype(np.int64))]
     n_slots = int(pos[-1]) + 1
-    shared = len(pos) - len(np.unique(pos))
+    shared = int(np.count_nonzero(np.diff(pos) == 0))  # pos never decreases
     if shared:
         msg = (
-            f"The series {name!r} has {shared} point(s) sharing a {step} slot with another one (duplicated or "
+            f"The series {name!r} has {shared} point(s) sharing a {alias} slot with another one (duplicated or "
             "sub-step timestamps); each slot's points were averaged."
         )
         warnings.warn(msg, MonitorWarning, stacklevel=3)
         notes.append(msg)
     if off.any():
-        notes.append(f"{int(off.sum())} step(s) off the {step} grid were snapped to the nearest slot.")
+        notes.append(f"{int(off.sum())} step(s) off the {alias} grid were snapped to the nearest slot.")
     x = values.to_numpy(float)
     fin = np.isfinite(x)
     sums = np.bincount(pos[fin], weights=x[fin], minlength=n_slots)
@@ -401,10 +403,9 @@ def _detect_series(data: pd.Series | pd.DataFrame, cfg: DetectionConfig) -> Seri
         beyond = scored & (np.abs(z) > thr)
     k, m = cfg.persistence_for(name)
     anomalous = _persist(beyond, k, m)
-    times = values.index.to_numpy()
-    gap = np.timedelta64(pd.Timedelta(cfg.episode_gap).value, "ns")
-    refr = np.timedelta64(pd.Timedelta(cfg.refractory).value, "ns")
-    episode, page = _page(anomalous, times, max(gap, np.timedelta64(step.value, "ns")), refr)
+    times = values.index.as_unit("ns").asi8
+    gap = max(pd.Timedelta(cfg.episode_gap).value, step.value)
+    episode, page = _page(anomalous, times, gap, pd.Timedelta(cfg.refractory).value)
     kind = pd.Categorical.from_codes(
         np.where(~scored, 0, np.where(sc["seasonal"], 1, 2)), categories=["", "seasonal", "rolling"]
     )

@@ -184,17 +184,19 @@ _A99_SD = 2.5758293035489004
 """99th percentile of |Z| for a standard normal."""
 
 
-def _trailing_quantiles(x: np.ndarray, window: int, qs: tuple[float, ...], min_count: int) -> list[np.ndarray]:
+def _trailing_quantiles(
+    x: np.ndarray, window: int, qs: tuple[float, ...], min_count: int, max_points: int = 2000
+) -> list[np.ndarray]:
     """Quantiles of the previous ``window`` values (the current one excluded), NaN-skipping.
 
     pandas' rolling quantile keeps a sorted skip list, so each step costs O(log window):
     the whole array is one C loop instead of one ``np.median`` per position. Long windows
-    (over 2,000 points, e.g. a week of 1-minute data) use every ``window // 2000``-th value of
-    the history (still about 2,000 of them, all from the past): a week-long spread does not
-    need all 10,080 minutes, which are strongly autocorrelated anyway.
+    (over ``max_points``, e.g. a week of 1-minute data) use every ``window // max_points``-th
+    value of the history (still about ``max_points`` of them, all from the past): a week-long
+    spread does not need all 10,080 minutes, which are strongly autocorrelated anyway.
     """
     T = len(x)
-    stride = max(1, window // 2000)
+    stride = max(1, window // max_points)
     if stride == 1:
         r = pd.Series(x).rolling(window, min_periods=min_count)
         return [r.quantile(q, interpolation="linear").shift(1).to_numpy() for q in qs]
@@ -224,8 +226,8 @@ def _resolution(x: np.ndarray) -> float:
     Gaps below 1e-9 of the value range are float noise and ignored. NaN when fewer than
     two distinct values.
     """
-    v = np.unique(x[np.isfinite(x)])
-    if len(v) < 2:
+    v = np.sort(x[np.isfinite(x)])
+    if len(v) < 2 or v[-1] == v[0]:
         return math.nan
     d = np.diff(v)
     d = d[d > 1e-9 * (v[-1] - v[0])]
