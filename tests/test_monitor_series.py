@@ -1,5 +1,7 @@
 """detect_anomalies on a plain metric series: input policy, seasonality in time, spread floor, paging."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -199,3 +201,15 @@ def test_invalid_series_settings():
         DetectionConfig(persistence=(5, 3))
     with pytest.raises(ConfigError, match="'weekly', 'daily' or 'none'"):
         DetectionConfig(seasonality="hourly")
+
+
+def test_the_readme_series_example_runs_as_printed():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- readme-series-example -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    ns: dict = {}
+    exec(compile(block, "README.md", "exec"), ns)  # noqa: S102 - our own README
+    res = ns["res"]
+    assert res.seasonality == "day"
+    assert res.alerts.index.tolist() == [pd.Timestamp("2024-03-12 02:00")]
+    assert res.cold_start == "seasonal baselines from 2024-03-03 06:00; until then a 24-hour rolling baseline"
+    assert len(res.episodes()) == 1
