@@ -144,11 +144,15 @@ def test_a_metric_that_can_never_be_scored_is_a_warning_naming_the_setting():
     syn = generate_synthetic_logs(days=3, requests_per_hour=20, incidents=None, seed=10)
     wm = compute_windows(load_logs(syn.logs), window="hour", min_requests=1)
     assert wm.frame["n_judged"].max() < 40  # about 5 % of the conversations are judged
-    with pytest.warns(MonitorWarning, match=r"judge_mean was never scored: no hour window has min_judged=40.*Lower min_j"):
+    with pytest.warns(
+        MonitorWarning, match=r"judge_mean was never scored: no hour window has min_judged=40.*Lower min_j"
+    ):
         det = detect_anomalies(wm, metrics=("judge_mean",), min_judged=40)
     assert any("min_judged" in n for n in det.notes)
     with pytest.warns(MonitorWarning, match=r"latency_p50 was never scored: no hour window has min_requests=500"):
-        detect_anomalies(compute_windows(load_logs(syn.logs), window="hour", min_requests=500), metrics=("latency_p50",))
+        detect_anomalies(
+            compute_windows(load_logs(syn.logs), window="hour", min_requests=500), metrics=("latency_p50",)
+        )
 
 
 def test_sensitivity_scales_thresholds():

@@ -22,7 +22,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         not (NAB / "combined_windows.json").exists() or not SCORER.exists(),
-        reason=f"NAB data or scorer not found at {NAB} / {SCORER} (set EVALTOOLS_SHARED_DATA to the shared data folder)",
+        reason=f"NAB data or scorer not found at {NAB} / {SCORER} (set EVALTOOLS_SHARED_DATA to the shared data)",
     ),
 ]
 

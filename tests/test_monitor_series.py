@@ -63,7 +63,7 @@ def test_weekly_seasonality_on_hourly_data_uses_the_same_hour_of_week():
     # it a 24-hour rolling one
     assert res.seasonal_from == pd.Timestamp("2024-01-15 06:00", tz="UTC")
     assert res.cold_start == "seasonal baselines from 2024-01-15 06:00; until then a 24-hour rolling baseline"
-    assert set(res.frame.loc[: "2024-01-14 23:00", "baseline_kind"]) <= {"", "rolling"}
+    assert set(res.frame.loc[:"2024-01-14 23:00", "baseline_kind"]) <= {"", "rolling"}
     sat = res.frame.loc["2024-01-27 12:00"]
     assert sat["baseline"] == pytest.approx(40, abs=3)  # a Saturday is compared with Saturdays
     assert et.detect_anomalies(y).seasonality == "week"  # auto finds it
@@ -109,7 +109,9 @@ def test_duplicates_and_jitter_are_regularized_irregular_series_refused():
     shifted.index = s.index.where(s.index < "2024-03-02", s.index - pd.Timedelta("1min"))
     r2 = et.detect_anomalies(shifted)
     assert r2.frame.index.equals(shifted.index)
-    irregular = pd.Series(1.0, index=pd.to_datetime(np.cumsum(np.random.default_rng(3).integers(1, 600, 500)), unit="s"))
+    irregular = pd.Series(
+        1.0, index=pd.to_datetime(np.cumsum(np.random.default_rng(3).integers(1, 600, 500)), unit="s")
+    )
     with pytest.raises(InputError, match=r"irregular: .*resample\('401s'\)"):
         et.detect_anomalies(irregular)
 
@@ -120,8 +122,10 @@ def test_duplicates_and_jitter_are_regularized_irregular_series_refused():
         (pd.Series([1.0, 2.0, 3.0]), "needs a DatetimeIndex"),
         (pd.Series(1.0, index=pd.date_range("2024-01-01", periods=10, freq="s")), "handles steps from 1 minute"),
         (pd.Series(1.0, index=pd.date_range("2024-01-01", periods=10, freq="7D")), "handles steps from 1 minute"),
-        (pd.DataFrame({"a": [1.0, 2], "b": [1.0, 2]}, index=pd.date_range("2024-01-01", periods=2, freq="h")),
-         "one-column DataFrame"),
+        (
+            pd.DataFrame({"a": [1.0, 2], "b": [1.0, 2]}, index=pd.date_range("2024-01-01", periods=2, freq="h")),
+            "one-column DataFrame",
+        ),
         (pd.Series(["x", "y"], index=pd.date_range("2024-01-01", periods=2, freq="h")), "must be numeric"),
     ],
 )

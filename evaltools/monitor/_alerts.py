@@ -167,8 +167,9 @@ class DetectionConfig:
                 "The 'seasonality' parameter of DetectionConfig must be 'auto', 'weekly', 'daily' or 'none' "
                 f"('week' and 'day' are accepted too). Got {self.seasonality!r} instead."
             )
-        object.__setattr__(self, "seasonality", {"weekly": "week", "daily": "day"}.get(self.seasonality,
-                                                                                         self.seasonality))
+        object.__setattr__(
+            self, "seasonality", {"weekly": "week", "daily": "day"}.get(self.seasonality, self.seasonality)
+        )
         if self.false_alarms_per_day is not None and not (
             isinstance(self.false_alarms_per_day, int | float) and self.false_alarms_per_day > 0
         ):
@@ -289,8 +290,10 @@ class Detection:
 
     @property
     def cold_start(self) -> str:
-        """When seasonal baselines took over, e.g. "seasonal baselines from 2024-01-15 (latency_p50,
-        ...); until then a 24-hour rolling baseline"; empty when there was no cold start."""
+        """When seasonal baselines took over, in words; empty when there was no cold start.
+
+        E.g. "seasonal baselines from 2024-01-22 (latency_p50, ...); until then a 24-hour rolling baseline".
+        """
         return "; ".join(n for n in self.notes if n.startswith("seasonal baselines") or "rolling baseline" in n)
 
     def to_frame(self) -> pd.DataFrame:
@@ -388,8 +391,10 @@ class SeriesDetection:
 
     @property
     def cold_start(self) -> str:
-        """What the baseline was when: e.g. "seasonal baselines from 2026-12-22; until then a 24-hour
-        rolling baseline"."""
+        """What the baseline was when, in words.
+
+        E.g. "seasonal baselines from 2026-12-22 00:00; until then a 24-hour rolling baseline".
+        """
         roll = _duration_words(self.config.rolling_baseline)
         if self.seasonality == "none":
             return f"no seasonality: a {roll} rolling baseline throughout"
@@ -407,8 +412,11 @@ class SeriesDetection:
         return self.config.alarm_rate
 
     def episodes(self) -> pd.DataFrame:
-        """One row per episode: start, end (last anomalous point), n_points, paged, direction,
-        peak (timestamp of the largest |score|), value, baseline and score at the peak, explanation."""
+        """One row per episode of anomalous points.
+
+        Columns: start, end (last anomalous point), n_points, paged, direction, peak (timestamp of
+        the largest |score|), value, baseline and score at the peak, explanation.
+        """
         cols = ["start", "end", "n_points", "paged", "direction", "peak", "value", "baseline", "score",
                 "explanation"]  # fmt: skip
         f = self.frame[self.frame["episode"] >= 0]

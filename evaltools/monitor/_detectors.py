@@ -248,7 +248,9 @@ def _window_notes(
             if metric in cold:
                 by_date.setdefault(pd.Timestamp(ts).floor("D"), []).append(metric)
         for day, ms in sorted(by_date.items()):
-            notes.append(f"seasonal baselines from {day:%Y-%m-%d} ({', '.join(ms)}); until then a {roll} rolling baseline")
+            notes.append(
+                f"seasonal baselines from {day:%Y-%m-%d} ({', '.join(ms)}); until then a {roll} rolling baseline"
+            )
         never = sorted(set(cold) - set(first))
         if never:
             notes.append(f"{', '.join(never)}: a {roll} rolling baseline throughout (not enough history for a "

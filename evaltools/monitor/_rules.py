@@ -12,22 +12,22 @@ import pandas as pd
 from evaltools.errors import ConfigError
 from evaltools.monitor._alerts import Alert, DetectionConfig, _Metric
 from evaltools.monitor._stats import (
-    _trailing_quantiles,
     _A99_SD,
     _IQR_SD,
     _Q90_SD,
-    _resolution,
-    _robust_spread,
-    _t_thresholds,
-    _trailing_count,
     _cusum,
     _ewma,
     _lag1,
     _lags,
     _nanmedian_rows,
     _quantile_from_hist,
+    _resolution,
     _robust_sd,
+    _robust_spread,
+    _t_thresholds,
+    _trailing_count,
     _trailing_median,
+    _trailing_quantiles,
     psi,
 )
 from evaltools.monitor._windows import LENGTH_BINS_PER_E
