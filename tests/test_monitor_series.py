@@ -59,10 +59,10 @@ def test_weekly_seasonality_on_hourly_data_uses_the_same_hour_of_week():
     y = pd.Series(100 - 60 * weekend + np.random.default_rng(1).normal(0, 2, len(t)), index=t)
     res = et.detect_anomalies(y, seasonality="weekly")
     assert res.seasonality == "week" and res.frame.index.tz is not None
-    # two weeks of lags (and 6 hours of deviations from them), then the seasonal baseline; before
-    # it a 24-hour rolling one
-    assert res.seasonal_from == pd.Timestamp("2024-01-15 06:00", tz="UTC")
-    assert res.cold_start == "seasonal baselines from 2024-01-15 06:00; until then a 24-hour rolling baseline"
+    # two weeks of lags, 6 hours of deviations from them and a day of its residuals, then the
+    # seasonal baseline; before it a 24-hour rolling one
+    assert res.seasonal_from == pd.Timestamp("2024-01-16 06:00", tz="UTC")
+    assert res.cold_start == "seasonal baselines from 2024-01-16 06:00; until then a 24-hour rolling baseline"
     assert set(res.frame.loc[:"2024-01-14 23:00", "baseline_kind"]) <= {"", "rolling"}
     sat = res.frame.loc["2024-01-27 12:00"]
     assert sat["baseline"] == pytest.approx(40, abs=3)  # a Saturday is compared with Saturdays
@@ -215,5 +215,20 @@ def test_the_readme_series_example_runs_as_printed():
     res = ns["res"]
     assert res.seasonality == "day"
     assert res.alerts.index.tolist() == [pd.Timestamp("2024-03-12 02:00")]
-    assert res.cold_start == "seasonal baselines from 2024-03-03 06:00; until then a 24-hour rolling baseline"
+    assert res.cold_start == "seasonal baselines from 2024-03-04 06:00; until then a 24-hour rolling baseline"
     assert len(res.episodes()) == 1
+
+
+def test_series_figure_marks_pages_and_states_the_cold_start():
+    pytest.importorskip("plotly")
+    from evaltools import plots_monitor
+
+    s = _daily(days=6)
+    s.loc["2024-03-05 18:00"] += 25
+    fig = plots_monitor.series_figure(et.detect_anomalies(s))
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name) == ["no-alert band", "baseline", "value", "anomalous", "page"]
+    assert [pd.Timestamp(x) for x in by_name["page"].x] == [pd.Timestamp("2024-03-05 18:00")]
+    assert "seasonal baselines from 2024-03-04 06:00" in fig.layout.title.text
+    short = plots_monitor.series_figure(et.detect_anomalies(s.iloc[:50]))
+    assert "was scored" in short.layout.annotations[0].text

@@ -604,29 +604,37 @@ def _seasonal_profile(x: np.ndarray, period: int, k: int, half: int, min_periods
     return prof, cnt
 
 
-def _series_baseline(
+def _series_branches(
     x: np.ndarray, step: pd.Timedelta, cfg: DetectionConfig, period: int | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Expected value per point (the current point excluded) and whether it is seasonal.
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rolling and (when seasonal) the seasonal expected value per point, current point excluded.
 
     Seasonal: the seasonal profile plus the trailing median of the series' deviation from it
     (``rolling_baseline`` long), so that a level change is followed within hours instead of
-    weeks. Until the profile has ``min_seasonal_periods`` periods, and always without
-    seasonality: the trailing median over ``rolling_baseline``.
+    weeks; NaN until the profile has ``min_seasonal_periods`` periods. Rolling: the trailing
+    median over ``rolling_baseline``.
     """
     R = _steps(cfg.rolling_baseline, step, 7)
     # Medians of the previous R points; beyond 720 points (a day of 1-minute data) from every
     # (R // 720)-th of them, which changes nothing but the cost.
     (rolling,) = _trailing_quantiles(x, R, (0.5,), max(3, R // 4), max_points=720)
-    seasonal = np.zeros(len(x), dtype=bool)
     if period is None:
-        return rolling, seasonal
+        return rolling, None
     half = min(_steps("15min", step, 0), period // 4) if step < pd.Timedelta("15min") else 0
     prof, _ = _seasonal_profile(x, period, cfg.seasonal_periods, half, cfg.min_seasonal_periods)
     (dev,) = _trailing_quantiles(x - prof, R, (0.5,), max(3, R // 4), max_points=720)
-    e = prof + dev
-    seasonal = np.isfinite(e)
-    return np.where(seasonal, e, rolling), seasonal
+    return rolling, prof + dev
+
+
+def _series_baseline(
+    x: np.ndarray, step: pd.Timedelta, cfg: DetectionConfig, period: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected value per point (seasonal where available, else rolling) and whether it is seasonal."""
+    rolling, seas = _series_branches(x, step, cfg, period)
+    if seas is None:
+        return rolling, np.zeros(len(x), dtype=bool)
+    ok = np.isfinite(seas)
+    return np.where(ok, seas, rolling), ok
 
 
 def _spread_once(r: np.ndarray) -> float:
@@ -664,15 +672,41 @@ def _auto_seasonality(x: np.ndarray, step: pd.Timedelta, cfg: DetectionConfig) -
 
 
 def _series_scores(x: np.ndarray, step: pd.Timedelta, cfg: DetectionConfig, period: int | None) -> dict[str, Any]:
-    """Baseline, spread, score and threshold of every point of a regular series (vectorized)."""
+    """Baseline, spread, score and threshold of every point of a regular series (vectorized).
+
+    Each baseline is scored against the spread of its own past residuals: the seasonal one
+    takes over once it has one rolling-baseline length of residuals, so the cold start's
+    residuals (which carry the whole seasonal cycle) never widen the seasonal band.
+    """
     T = len(x)
-    e, seasonal = _series_baseline(x, step, cfg, period)
-    r = x - e
     H = _steps(cfg.spread_history, step, 10)
     R = _steps(cfg.rolling_baseline, step, 7)
     min_hist = max(10, R)  # one rolling-baseline length of residuals before the first score
-    sigma, parts = _robust_spread(r, e, H, min_hist, resolution=_resolution(x), rel_floor=cfg.spread_floor)
-    dof = np.maximum(_trailing_count(r, H).astype(np.int64) - 1, 0)
+    res = _resolution(x)
+    rolling, seas = _series_branches(x, step, cfg, period)
+    seasonal = np.zeros(T, dtype=bool)
+    if seas is not None:
+        rs = x - seas
+        sig_s, parts_s = _robust_spread(rs, seas, H, min_hist, resolution=res, rel_floor=cfg.spread_floor)
+        seasonal = np.isfinite(sig_s) & np.isfinite(seas)
+    # The rolling branch is needed only where the seasonal one is not ready: a trailing statistic
+    # at t depends on the past only, so computing it on that prefix is exact (and cheap).
+    need = np.flatnonzero(~seasonal)
+    P = int(need[-1]) + 1 if len(need) else 0
+    e, r = np.full(T, np.nan), np.full(T, np.nan)
+    sigma, dof = np.full(T, np.nan), np.zeros(T, dtype=np.int64)
+    parts: dict[str, np.ndarray] = {k: np.full(T, np.nan) for k in ("iqr", "q90", "tail", "resolution", "level")}
+    if P:
+        e[:P], r[:P] = rolling[:P], x[:P] - rolling[:P]
+        sig_r, parts_r = _robust_spread(r[:P], e[:P], H, min_hist, resolution=res, rel_floor=cfg.spread_floor)
+        sigma[:P], dof[:P] = sig_r, np.maximum(_trailing_count(r[:P], H).astype(np.int64) - 1, 0)
+        for k, v in parts_r.items():
+            parts[k][:P] = v
+    if seas is not None and seasonal.any():
+        e, r = np.where(seasonal, seas, e), np.where(seasonal, rs, r)
+        sigma = np.where(seasonal, sig_s, sigma)
+        dof = np.where(seasonal, np.maximum(_trailing_count(rs, H).astype(np.int64) - 1, 0), dof)
+        parts = {k: np.where(seasonal, parts_s[k], v) for k, v in parts.items()}
     with np.errstate(invalid="ignore", divide="ignore"):
         z = r / sigma
     per_day = _DAY / step
