@@ -17,7 +17,7 @@ from evaltools.monitor._stats import (
     _Q90_SD,
     _cusum,
     _ewma,
-    _lag1,
+    _lag1_trailing,
     _lags,
     _nanmedian_rows,
     _quantile_from_hist,
@@ -127,6 +127,10 @@ def _level_z(
     scale = np.full(T, np.nan)
     dof = np.zeros(T, dtype=np.int64)
     idx = np.flatnonzero(usable)
+    if conservative:  # the quantile floors over the same trailing windows, vectorized
+        q05, q95 = _trailing_quantiles(np.where(usable, r, np.nan), ctx.W, (0.05, 0.95), 1)
+        (a99,) = _trailing_quantiles(np.where(usable, np.abs(r), np.nan), ctx.W, (0.99,), 1)
+        floor = np.fmax((q95 - q05) / _Q90_SD, a99 / _A99_SD)
     for t in idx:
         lo = np.searchsorted(idx, t - ctx.W)
         hi = np.searchsorted(idx, t)
@@ -141,8 +145,7 @@ def _level_z(
         # Between-window variance: what the residual spread leaves after sampling noise.
         sd = _robust_sd(rh)
         if conservative:
-            q05, q95, a99 = np.quantile(rh, 0.05), np.quantile(rh, 0.95), np.quantile(np.abs(rh), 0.99)
-            sd = max(sd, (q95 - q05) / _Q90_SD, a99 / _A99_SD)
+            sd = max(sd, float(floor[t]))
         tau2 = max(0.0, sd**2 - float(np.mean(vh)))
         if tau2 + vt <= 0:
             continue
@@ -216,7 +219,7 @@ def _level(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tuple[lis
         # baseline follows a drift anyway).
         zs = np.where(np.isfinite(z) & ~cold, z, np.nan)
         # Lag-1 autocorrelation of the standardized deviations, from the trailing baseline only.
-        rho = np.array([_lag1(zs[max(0, t - ctx.W) : t]) for t in range(len(zs))])
+        rho = _lag1_trailing(zs, ctx.W)
         if "ewma" in dets:
             stat, lim = _ewma(zs, ctx.lam, cfg.ewma_limit * cfg.factor, rho)
             alerts.extend(_crossing_alerts(ctx, name, m, "ewma", stat, lim, s["raw"], base_nat, desc))

@@ -138,6 +138,35 @@ def _lag1(z: np.ndarray) -> float:
     return float(np.clip(r - 1.645 * (1 - r * r) / math.sqrt(m), 0.0, 0.9))
 
 
+def _lag1_trailing(z: np.ndarray, window: int) -> np.ndarray:
+    """:func:`_lag1` of ``z[max(0, t - window):t]`` for every t, vectorized.
+
+    The pairs (z[i-1], z[i]) inside that slice are those with i in [t - window + 1, t - 1]:
+    a rolling window of ``window - 1`` pairs ending at pair t - 1. pandas' rolling ``corr``
+    counts only pairs where both values are finite, as :func:`_lag1` does.
+    """
+    T = len(z)
+    out = np.zeros(T)
+    if T < 3:
+        return out
+    a = pd.Series(z[:-1])  # pair i (1..T-1) is (z[i-1], z[i]) at position i - 1
+    b = pd.Series(z[1:])
+    w = max(window - 1, 1)
+    both = (a.notna() & b.notna()).astype(float)
+    m = both.rolling(w, min_periods=1).sum().to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = a.rolling(w, min_periods=2).corr(b).to_numpy()
+    # value for t uses pairs ending at pair index t - 1, i.e. position t - 2
+    m_t = np.full(T, 0.0)
+    r_t = np.full(T, np.nan)
+    m_t[2:] = m[: T - 2]
+    r_t[2:] = r[: T - 2]
+    ok = (m_t >= 10) & np.isfinite(r_t)
+    adj = r_t - 1.645 * (1 - r_t * r_t) / np.sqrt(np.maximum(m_t, 1))
+    out[ok] = np.clip(adj[ok], 0.0, 0.9)
+    return out
+
+
 def _ewma(z: np.ndarray, lam: float, L: float, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """EWMA of standardized values and its time-varying limit (skipping NaN windows)."""
     T = len(z)
