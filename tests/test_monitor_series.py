@@ -10,7 +10,7 @@ from scipy.stats import norm
 import evaltools as et
 from evaltools.errors import ConfigError, InputError, MonitorWarning
 from evaltools.monitor import DetectionConfig, SeriesDetection
-from evaltools.monitor._rules import _seasonal_period
+from evaltools.monitor._series import _seasonal_period
 from evaltools.monitor._stats import _robust_spread
 
 COLUMNS = {"value", "baseline", "lower", "upper", "score", "threshold", "anomalous", "alert", "episode",

@@ -9,11 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaltools.errors import ConfigError
 from evaltools.monitor._alerts import Alert, DetectionConfig, _Metric
 from evaltools.monitor._stats import (
     _A99_SD,
-    _IQR_SD,
     _Q90_SD,
     _cusum,
     _ewma,
@@ -21,11 +19,8 @@ from evaltools.monitor._stats import (
     _lags,
     _nanmedian_rows,
     _quantile_from_hist,
-    _resolution,
     _robust_sd,
-    _robust_spread,
     _t_thresholds,
-    _trailing_count,
     _trailing_median,
     _trailing_quantiles,
     psi,
@@ -563,161 +558,3 @@ def _distribution(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tu
         stats.append(_stat_frame(ctx, name, "wasserstein", med_cur, med_base, np.nan, np.nan, wd, thr, fire))
         alerts.extend(alert(int(t), "wasserstein", wd[t], thr) for t in np.flatnonzero(fire))
     return alerts, stats
-
-
-# ----------------------------------------------------------------------------------------------
-# Any regular metric series: seasonal baseline in time, cold-start rolling baseline, robust spread
-
-
-_DAY = pd.Timedelta(days=1)
-
-
-def _steps(duration: str | pd.Timedelta, step: pd.Timedelta, minimum: int = 1) -> int:
-    return max(int(round(pd.Timedelta(duration) / step)), minimum)
-
-
-def _seasonal_period(seasonality: str, step: pd.Timedelta) -> int | None:
-    """The seasonal lag in points for a seasonality in time, or None (no seasonality)."""
-    if seasonality == "none":
-        return None
-    if seasonality == "day":
-        if step >= _DAY:
-            raise ConfigError(
-                f"seasonality='daily' needs steps shorter than a day; this data has {step} steps. "
-                "Use 'weekly' or 'none'."
-            )
-        return _steps(_DAY, step)
-    return _steps(7 * _DAY, step)
-
-
-def _seasonal_profile(x: np.ndarray, period: int, k: int, half: int, min_periods: int) -> tuple[np.ndarray, np.ndarray]:
-    """Median of the same time of day/week over the previous ``k`` periods.
-
-    Each period contributes the median of its points within +/- ``half`` steps of that time
-    (those are still in the past: ``half`` < ``period``), which smooths fine-grained data
-    without blurring the seasonal shape. Returns the profile (NaN with fewer than
-    ``min_periods`` usable periods) and the number of usable periods.
-    """
-    s = pd.Series(x)
-    local = s.rolling(2 * half + 1, center=True, min_periods=1).median().to_numpy() if half > 0 else x
-    lags = _lags(local, period, k)
-    cnt = np.sum(np.isfinite(lags), axis=1)
-    prof = _nanmedian_rows(lags)
-    prof[cnt < min_periods] = np.nan
-    return prof, cnt
-
-
-def _series_branches(
-    x: np.ndarray, step: pd.Timedelta, cfg: DetectionConfig, period: int | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The rolling and (when seasonal) the seasonal expected value per point, current point excluded.
-
-    Seasonal: the seasonal profile plus the trailing median of the series' deviation from it
-    (``rolling_baseline`` long), so that a level change is followed within hours instead of
-    weeks; NaN until the profile has ``min_seasonal_periods`` periods. Rolling: the trailing
-    median over ``rolling_baseline``.
-    """
-    R = _steps(cfg.rolling_baseline, step, 7)
-    # Medians of the previous R points; beyond 720 points (a day of 1-minute data) from every
-    # (R // 720)-th of them, which changes nothing but the cost.
-    (rolling,) = _trailing_quantiles(x, R, (0.5,), max(3, R // 4), max_points=720)
-    if period is None:
-        return rolling, None
-    half = min(_steps("15min", step, 0), period // 4) if step < pd.Timedelta("15min") else 0
-    prof, _ = _seasonal_profile(x, period, cfg.seasonal_periods, half, cfg.min_seasonal_periods)
-    (dev,) = _trailing_quantiles(x - prof, R, (0.5,), max(3, R // 4), max_points=720)
-    return rolling, prof + dev
-
-
-def _series_baseline(
-    x: np.ndarray, step: pd.Timedelta, cfg: DetectionConfig, period: int | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Expected value per point (seasonal where available, else rolling) and whether it is seasonal."""
-    rolling, seas = _series_branches(x, step, cfg, period)
-    if seas is None:
-        return rolling, np.zeros(len(x), dtype=bool)
-    ok = np.isfinite(seas)
-    return np.where(ok, seas, rolling), ok
-
-
-def _spread_once(r: np.ndarray) -> float:
-    q05, q25, q75, q95 = np.percentile(r, [5, 25, 75, 95])
-    return float(max((q75 - q25) / _IQR_SD, (q95 - q05) / _Q90_SD, np.percentile(np.abs(r), 99) / _A99_SD))
-
-
-def _auto_seasonality(x: np.ndarray, step: pd.Timedelta, cfg: DetectionConfig) -> str:
-    """Pick the seasonality a series shows: the seasonal baseline that predicts it better.
-
-    For each candidate (weekly, then daily) with at least ``min_seasonal_periods + 1`` periods
-    of data, compare the spread of its residuals with that of the rolling baseline's, over the
-    points where both exist, with the same estimator that scales the scores (the largest of the
-    IQR, central-90 % and 99 %-|r| spreads, so a weekday/weekend step that only the tails see
-    counts). The seasonal baseline wins when it cuts the spread by at least 20 %: on white
-    noise the ratio is about 1.0 (no gain), and it must pay for the profile's own noise.
-    """
-    n_ok = int(np.isfinite(x).sum())
-    rolling, _ = _series_baseline(x, step, cfg, None)
-    for s in ("week", "day"):
-        if s == "day" and step >= _DAY:
-            continue
-        period = _seasonal_period(s, step)
-        assert period is not None
-        if n_ok < (cfg.min_seasonal_periods + 1) * period:
-            continue
-        e, seas = _series_baseline(x, step, cfg, period)
-        both = seas & np.isfinite(rolling) & np.isfinite(x)
-        if both.sum() < period:
-            continue
-        sp_s, sp_r = _spread_once((x - e)[both]), _spread_once((x - rolling)[both])
-        if sp_r > 0 and sp_s < 0.8 * sp_r:
-            return s
-    return "none"
-
-
-def _series_scores(x: np.ndarray, step: pd.Timedelta, cfg: DetectionConfig, period: int | None) -> dict[str, Any]:
-    """Baseline, spread, score and threshold of every point of a regular series (vectorized).
-
-    Each baseline is scored against the spread of its own past residuals: the seasonal one
-    takes over once it has one rolling-baseline length of residuals, so the cold start's
-    residuals (which carry the whole seasonal cycle) never widen the seasonal band.
-    """
-    T = len(x)
-    H = _steps(cfg.spread_history, step, 10)
-    R = _steps(cfg.rolling_baseline, step, 7)
-    min_hist = max(10, R)  # one rolling-baseline length of residuals before the first score
-    res = _resolution(x)
-    rolling, seas = _series_branches(x, step, cfg, period)
-    seasonal = np.zeros(T, dtype=bool)
-    if seas is not None:
-        rs = x - seas
-        sig_s, parts_s = _robust_spread(rs, seas, H, min_hist, resolution=res, rel_floor=cfg.spread_floor)
-        seasonal = np.isfinite(sig_s) & np.isfinite(seas)
-    # The rolling branch is needed only where the seasonal one is not ready: a trailing statistic
-    # at t depends on the past only, so computing it on that prefix is exact (and cheap).
-    need = np.flatnonzero(~seasonal)
-    P = int(need[-1]) + 1 if len(need) else 0
-    e, r = np.full(T, np.nan), np.full(T, np.nan)
-    sigma, dof = np.full(T, np.nan), np.zeros(T, dtype=np.int64)
-    parts: dict[str, np.ndarray] = {k: np.full(T, np.nan) for k in ("iqr", "q90", "tail", "resolution", "level")}
-    if P:
-        e[:P], r[:P] = rolling[:P], x[:P] - rolling[:P]
-        sig_r, parts_r = _robust_spread(r[:P], e[:P], H, min_hist, resolution=res, rel_floor=cfg.spread_floor)
-        sigma[:P], dof[:P] = sig_r, np.maximum(_trailing_count(r[:P], H).astype(np.int64) - 1, 0)
-        for k, v in parts_r.items():
-            parts[k][:P] = v
-    if seas is not None and seasonal.any():
-        e, r = np.where(seasonal, seas, e), np.where(seasonal, rs, r)
-        sigma = np.where(seasonal, sig_s, sigma)
-        dof = np.where(seasonal, np.maximum(_trailing_count(rs, H).astype(np.int64) - 1, 0), dof)
-        parts = {k: np.where(seasonal, parts_s[k], v) for k, v in parts.items()}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = r / sigma
-    per_day = _DAY / step
-    tail = min(cfg.alarm_rate / per_day, 0.5)
-    from scipy.stats import norm
-
-    z_nom = float(norm.isf(tail / 2))
-    thr = _t_thresholds(z_nom, np.where(np.isfinite(z), dof, 0))
-    z = np.where(np.isfinite(thr), z, np.nan)
-    return {"e": e, "r": r, "z": z, "sigma": sigma, "thr": thr, "seasonal": seasonal, "z_nominal": z_nom,
-            "parts": parts, "T": T}  # fmt: skip
