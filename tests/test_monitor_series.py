@@ -183,6 +183,12 @@ def test_sensitivity_is_an_expected_false_alarm_rate_per_day():
     assert res["medium"].threshold == pytest.approx(norm.isf(0.1 / 288 / 2))
     assert res["low"].threshold > res["medium"].threshold > res["high"].threshold
     assert et.detect_anomalies(s, false_alarms_per_day=0.1).threshold == res["medium"].threshold
+    assert res["medium"].false_alarms_per_day == pytest.approx(0.1)
+    # daily data: 0.1 a day would be z = 1.64 (one point in ten); the threshold never goes below 3
+    d = pd.Series(rng.normal(size=200), index=pd.date_range("2024-01-01", periods=200, freq="D"))
+    daily = et.detect_anomalies(d)
+    assert daily.threshold == 3.0 and daily.false_alarms_per_day == pytest.approx(2 * norm.sf(3.0))
+    assert "median of the previous 7 days" in " ".join(daily.frame["explanation"]) or not daily.frame["anomalous"].any()
     # on 39 scored days of white noise the pages stay near their budget (0.03 / 0.1 / 0.3 a day;
     # the 99 %-quantile floor of the spread makes it conservative)
     pages = {k: int(r.frame["alert"].sum()) for k, r in res.items()}

@@ -395,7 +395,9 @@ class SeriesDetection:
 
         E.g. "seasonal baselines from 2026-12-22 00:00; until then a 24-hour rolling baseline".
         """
-        roll = _duration_words(self.config.rolling_baseline)
+        # the rolling baseline spans at least 7 points (7 days of daily data)
+        n = max(int(round(pd.Timedelta(self.config.rolling_baseline) / self.step)), 7)
+        roll = _duration_words(str(n * self.step))
         if self.seasonality == "none":
             return f"no seasonality: a {roll} rolling baseline throughout"
         what = "weekly" if self.seasonality == "week" else "daily"
@@ -408,8 +410,14 @@ class SeriesDetection:
 
     @property
     def false_alarms_per_day(self) -> float:
-        """The expected false pages per day the threshold was set for."""
-        return self.config.alarm_rate
+        """Expected false alarms per day at the threshold used, for independent normal residuals.
+
+        ``2 * norm.sf(threshold) * points per day``: the ``false_alarms_per_day`` asked for, or
+        fewer when the threshold's floor of 3 applies (hourly and daily steps).
+        """
+        from scipy.stats import norm
+
+        return float(2 * norm.sf(self.threshold) * (pd.Timedelta(days=1) / self.step))
 
     def episodes(self) -> pd.DataFrame:
         """One row per episode of anomalous points.
@@ -447,8 +455,9 @@ class SeriesDetection:
         n_ep = int(f.loc[f["episode"] >= 0, "episode"].nunique())
         head = (
             f"<h4>{_html.escape(self.name)}: {int(f['alert'].sum())} alert(s), {n_ep} episode(s) over {len(f):,} "
-            f"points ({self.step} steps)</h4><p>{_html.escape(self.cold_start)}. Threshold |z| &gt; "
-            f"{self.threshold:.2f} (about {self.false_alarms_per_day:g} false alarm(s) a day expected).</p>"
+            f"points ({_html.escape(pd.tseries.frequencies.to_offset(self.step).freqstr)} steps)</h4><p>"
+            f"{_html.escape(self.cold_start)}. Threshold |z| &gt; {self.threshold:.2f} (about "
+            f"{self.false_alarms_per_day:.2g} false alarm(s) a day expected).</p>"
         )
         notes = "".join(f"<li>{_html.escape(n)}</li>" for n in self.notes)
         return head + (f"<ul>{notes}</ul>" if notes else "") + str(self.to_frame().to_html(index=False, escape=True))

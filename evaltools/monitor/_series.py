@@ -35,6 +35,8 @@ from evaltools.monitor._stats import (
 
 
 _DAY = pd.Timedelta(days=1)
+_MIN_Z = 3.0
+"""The smallest nominal threshold, whatever ``false_alarms_per_day`` asks for."""
 
 
 def _steps(duration: str | pd.Timedelta, step: pd.Timedelta, minimum: int = 1) -> int:
@@ -181,7 +183,10 @@ def _series_scores(x: np.ndarray, step: pd.Timedelta, cfg: DetectionConfig, peri
     tail = min(cfg.alarm_rate / per_day, 0.5)
     from scipy.stats import norm
 
-    z_nom = float(norm.isf(tail / 2))
+    # Never below 3: at coarse steps (hourly, daily) the alarm rate alone would put the threshold
+    # at 1-in-100 points (0.1 a day of daily data is z = 1.64); three sigma is the least a page
+    # needs (Shewhart's limits).
+    z_nom = max(float(norm.isf(tail / 2)), _MIN_Z)
     thr = _t_thresholds(z_nom, np.where(np.isfinite(z), dof, 0))
     z = np.where(np.isfinite(thr), z, np.nan)
     return {"e": e, "r": r, "z": z, "sigma": sigma, "thr": thr, "seasonal": seasonal, "z_nominal": z_nom,
@@ -192,6 +197,13 @@ def _series_scores(x: np.ndarray, step: pd.Timedelta, cfg: DetectionConfig, peri
 # The front door for a series
 
 _MIN_STEP, _MAX_STEP = pd.Timedelta(minutes=1), pd.Timedelta(days=1)
+
+
+def _words(td: pd.Timedelta) -> str:
+    if td >= pd.Timedelta(days=2) and td % pd.Timedelta(days=1) == pd.Timedelta(0):
+        return f"{td.days} days"
+    hours = td / pd.Timedelta(hours=1)
+    return f"{hours:g} hours" if hours >= 1 else f"{td / pd.Timedelta(minutes=1):g} minutes"
 
 
 def _regular_series(data: pd.Series | pd.DataFrame) -> tuple[pd.Series, pd.Timedelta, list[str]]:
@@ -316,13 +328,17 @@ def _detect_series(data: pd.Series | pd.DataFrame, cfg: DetectionConfig) -> Seri
     first_seasonal = np.flatnonzero(scored & sc["seasonal"])
     seasonal_from = values.index[first_seasonal[0]] if len(first_seasonal) else None
     expl = np.full(len(x), "", dtype=object)
-    roll_words = f"median of the previous {cfg.rolling_baseline}"
+    span = _words(max(_steps(cfg.rolling_baseline, step, 7), 7) * step)
+    from scipy.stats import norm
+
+    rate = float(2 * norm.sf(sc["z_nominal"]) * (pd.Timedelta(days=1) / step))
+    roll_words = f"median of the previous {span}"
     what = {"week": "time of week", "day": "time of day"}.get(seasonality, "")
     for t in np.flatnonzero(anomalous):
         up = z[t] > 0
         base_desc = (
             f"same {what} over the previous {cfg.seasonal_periods} {'weeks' if seasonality == 'week' else 'days'}, "
-            f"shifted by the median deviation over the previous {cfg.rolling_baseline}"
+            f"shifted by the median deviation over the previous {span}"
             if sc["seasonal"][t]
             else roll_words
         )
@@ -330,7 +346,7 @@ def _detect_series(data: pd.Series | pd.DataFrame, cfg: DetectionConfig) -> Seri
             f"{name} was {x[t]:.4g} at {values.index[t]}, {abs(z[t]):.1f} robust standard deviations "
             f"{'above' if up else 'below'} its baseline of {e[t]:.4g} ({base_desc}); no-alert range "
             f"{lower[t]:.4g} to {upper[t]:.4g} (threshold {thr[t]:.2f}, spread {sigma[t]:.3g}: "
-            f"about {cfg.alarm_rate:g} false alarm(s) a day expected)."
+            f"about {rate:.2g} false alarm(s) a day expected)."
         )
     frame = pd.DataFrame(
         {
