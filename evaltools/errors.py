@@ -117,3 +117,11 @@ def missing_dependency(package: str, extra: str) -> MissingDependencyError:
         f"The optional dependency '{package}' is not installed. "
         f"Install it with: pip install 'evaltools[{extra}]'"
     )
+
+
+class MonitorWarning(UserWarning):
+    """Monitoring ran, but something the user should know changed or limited the result.
+
+    Examples: a series given in reverse time order (sorted), a metric that can never be scored
+    with the current settings (the message names the setting to change).
+    """

@@ -22,7 +22,9 @@ from evaltools.plots import _check as _check_frame
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-__all__ = ["alert_timeline_figure", "metric_figure", "metrics_grid_figure", "window_metrics_figure"]
+    from evaltools.monitor import SeriesDetection
+
+__all__ = ["alert_timeline_figure", "metric_figure", "metrics_grid_figure", "series_figure", "window_metrics_figure"]
 
 _DETECTOR_COLORS = {
     "robust_z": "#C44E52",
@@ -144,6 +146,40 @@ def metric_figure(
             )
         )  # fmt: skip
     fig.update_layout(**_LAYOUT, title=_esc(title or metric), height=320)
+    return fig
+
+
+def series_figure(result: SeriesDetection, *, title: str | None = None) -> go.Figure:
+    """A metric series against its baseline: value, baseline, no-alert band, anomalous points and pages.
+
+    Args:
+        result: from ``detect_anomalies(series)``.
+        title: figure title; defaults to the series name and the cold-start note.
+
+    Returns:
+        A plotly Figure (a placeholder with a message when nothing was scored).
+
+    Examples:
+        >>> import evaltools as et
+        >>> t = pd.date_range("2024-03-01", periods=288 * 3, freq="5min")
+        >>> y = pd.Series(np.random.default_rng(0).normal(10, 1, len(t)), index=t, name="cpu")
+        >>> y.iloc[-50] += 20
+        >>> [tr.name for tr in series_figure(et.detect_anomalies(y)).data]
+        ['no-alert band', 'baseline', 'value', 'anomalous', 'page']
+    """
+    go = _go()
+    f = result.frame
+    name = title or f"{result.name}: {result.cold_start}"
+    if not f["score"].notna().any():
+        return _empty(name, f"No point of {result.name} was scored.")
+    s = f.rename_axis("window_start").reset_index()
+    fig = go.Figure()
+    _band_and_lines(fig, s)
+    for col, label, style in (("anomalous", "anomalous", {"color": "#DD8452", "size": 5}),
+                              ("alert", "page", {"color": "#C44E52", "size": 10, "symbol": "x"})):  # fmt: skip
+        g = s[s[col]]
+        fig.add_trace(go.Scatter(x=g["window_start"], y=g["value"], mode="markers", marker=style, name=label))
+    fig.update_layout(**_LAYOUT, title=_esc(name), height=340)
     return fig
 
 

@@ -170,3 +170,14 @@ def test_figures_from_a_real_result(result, spiked):
     assert "No statistics" in empty.layout.annotations[0].text
     with pytest.raises(InputError, match="lacks column"):
         plots_monitor.alert_timeline_figure(pd.DataFrame({"metric": []}))
+
+
+def test_episodes_within_the_refractory_period_are_not_paged_again():
+    ws = pd.to_datetime(["2024-01-01 03:00", "2024-01-01 07:00", "2024-01-01 12:00"], utc=True)
+    al = pd.DataFrame({"metric": "latency_p99", "group": None, "detector": "robust_z", "window_start": ws,
+                       "direction": "up", "value": 3.0, "baseline": 2.0, "distance": 6.0, "threshold": 5.0,
+                       "explanation": "x"})  # fmt: skip
+    ep = alert_episodes(al, window="hour")
+    # 03:00 pages; 07:00 is 4 h later (inside the 6-hour refractory period); 12:00 is 9 h later
+    assert ep["paged"].tolist() == [True, False, True]
+    assert alert_episodes(al, window="hour", refractory="0h")["paged"].all()

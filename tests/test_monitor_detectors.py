@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import median_abs_deviation, norm, t
 
-from evaltools.errors import ConfigError
+from evaltools.errors import ConfigError, MonitorWarning
 from evaltools.monitor import METRICS, DetectionConfig, WindowMetrics, compute_windows, detect_anomalies, load_logs, psi
 from evaltools.monitor._stats import _cusum, _ewma, _madn, _robust_sd, _t_threshold
 from evaltools.synthetic import Incident, generate_synthetic_logs
@@ -111,11 +111,48 @@ def test_the_current_window_is_not_in_its_own_baseline():
     assert last["alert"]
 
 
-def test_warm_up_windows_have_no_statistic():
-    values = np.ones(24 * 10)
+def test_warm_up_then_a_cold_start_rolling_baseline_until_the_seasonal_one():
+    values = np.ones(24 * 10) + np.random.default_rng(8).normal(0, 0.01, 24 * 10)
     det = detect_anomalies(_hourly_frame(values), metrics=("latency_p50",), detectors={"latency_p50": ("robust_z",)})
-    assert det.stats["statistic"].isna().all()  # 10 days < 2 weeks of seasonal lags + 1 week of history
+    st = det.stats.set_index("window_start")["statistic"]
+    # the rolling baseline needs 12 of its 24 windows, then one week of warm-up for the spread; then
+    # scored against the 24-hour rolling baseline (the hour-of-week one needs 2 weeks of lags and
+    # its own week of warm-up): alerts can start on day 8, not day 22
+    first = 12 + 24 * 7
+    assert st.iloc[:first].isna().all() and st.iloc[first:].notna().all()
+    assert set(det.stats["baseline_kind"].iloc[first:]) == {"rolling"}
     assert det.alerts == ()
+    assert "latency_p50: a 24-hour rolling baseline throughout" in det.cold_start
+
+
+def test_cold_start_is_stated_and_a_jump_during_it_is_caught():
+    T = 24 * 25
+    values = 2.0 * np.exp(np.random.default_rng(9).normal(0, 0.02, T))
+    values[24 * 9 + 5] *= 2.0  # day 10: before the seasonal baseline exists
+    det = detect_anomalies(_hourly_frame(values), metrics=("latency_p50",), detectors={"latency_p50": ("robust_z",)})
+    assert [a.window_start for a in det.alerts] == [pd.Timestamp("2024-01-10 05:00", tz="UTC")]
+    assert "cold start: median of the previous 24 windows" in det.alerts[0].explanation
+    # two weeks of the same hour-of-week (from Jan 15) plus a week of its residuals, then the
+    # seasonal baseline takes over
+    assert det.cold_start == "seasonal baselines from 2024-01-22 (latency_p50); until then a 24-hour rolling baseline"
+    kinds = det.stats.set_index("window_start")["baseline_kind"]
+    assert kinds[pd.Timestamp("2024-01-21 23:00", tz="UTC")] == "rolling"
+    assert kinds[pd.Timestamp("2024-01-22 00:00", tz="UTC")] == "seasonal"
+
+
+def test_a_metric_that_can_never_be_scored_is_a_warning_naming_the_setting():
+    syn = generate_synthetic_logs(days=3, requests_per_hour=20, incidents=None, seed=10)
+    wm = compute_windows(load_logs(syn.logs), window="hour", min_requests=1)
+    assert wm.frame["n_judged"].max() < 40  # about 5 % of the conversations are judged
+    with pytest.warns(
+        MonitorWarning, match=r"judge_mean was never scored: no hour window has min_judged=40.*Lower min_j"
+    ):
+        det = detect_anomalies(wm, metrics=("judge_mean",), min_judged=40)
+    assert any("min_judged" in n for n in det.notes)
+    with pytest.warns(MonitorWarning, match=r"latency_p50 was never scored: no hour window has min_requests=500"):
+        detect_anomalies(
+            compute_windows(load_logs(syn.logs), window="hour", min_requests=500), metrics=("latency_p50",)
+        )
 
 
 def test_sensitivity_scales_thresholds():

@@ -7,12 +7,15 @@ The pipeline is four plain functions, each usable on its own::
     detection = detect_anomalies(windows)           # rolling baselines, robust statistics
     detection.to_frame()                            # one row per alert, with an explanation
 
+``detect_anomalies`` also takes any metric series (a pandas Series with a DatetimeIndex, 1 minute
+to 1 day steps) and returns a :class:`SeriesDetection` indexed by its timestamps.
+
 or one call: ``monitor("logs/", window="hour")``. Judge sampling of production
 traffic lives here too: :func:`select_for_judging`, :func:`judge_sample` and
 :func:`estimate_judged_mean`. Methods and references: ``STATS.md`` sections 3 and 4.
 """
 
-from evaltools.monitor._alerts import DETECTORS, METRICS, Alert, Detection, DetectionConfig
+from evaltools.monitor._alerts import DETECTORS, METRICS, Alert, Detection, DetectionConfig, SeriesDetection
 from evaltools.monitor._api import MonitorResult, add_monitor_parser, alert_episodes, monitor, run_monitor_command
 from evaltools.monitor._detectors import detect_anomalies, fixed_threshold_alerts
 from evaltools.monitor._evaluation import DetectionScore, compare_with_fixed_threshold, score_detection
@@ -41,6 +44,7 @@ __all__ = [
     "LogError",
     "MonitorResult",
     "PopulationEstimate",
+    "SeriesDetection",
     "WindowMetrics",
     "add_monitor_parser",
     "alert_episodes",

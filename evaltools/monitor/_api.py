@@ -77,7 +77,8 @@ class MonitorResult:
 
     def episodes(self, *, max_gap: int = 1) -> pd.DataFrame:
         """Alerts merged into episodes; see :func:`alert_episodes` (``group`` only when monitoring ``by``)."""
-        ep = alert_episodes(self.detection.to_frame(), window=self.windows.window, max_gap=max_gap)
+        ep = alert_episodes(self.detection.to_frame(), window=self.windows.window, max_gap=max_gap,
+                            refractory=self.detection.config.refractory)  # fmt: skip
         return ep if self.windows.by else ep.drop(columns=["group"])
 
     def _repr_html_(self) -> str:
@@ -91,8 +92,9 @@ class MonitorResult:
             f"{int(f['low_n'].sum())} low-n window(s); {self.quality.n_rows_read - self.quality.n_rows_used} row(s) "
             "excluded while loading.</p>"
         )
+        notes = "".join(f"<p>{html.escape(n)}.</p>" for n in self.detection.notes)
         s = self.summary()[["metric", "detectors", "n_alerts", "first_alert", "last_alert"]]
-        return head + str(s.to_html(index=False, escape=True, na_rep=""))
+        return head + notes + str(s.to_html(index=False, escape=True, na_rep=""))
 
     def save(self, directory: str | Path, *, prefix: str = "monitoring") -> list[Path]:
         """Write the tables as CSV and the alerts and summary as JSON into ``directory``.
@@ -130,6 +132,7 @@ class MonitorResult:
             "alerts_by_metric": a.groupby("metric").size().to_dict() if len(a) else {},
             "rows_read": self.quality.n_rows_read,
             "rows_used": self.quality.n_rows_used,
+            "notes": list(self.detection.notes),
         }
         p = d / f"{prefix}_summary.json"
         p.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
@@ -137,7 +140,9 @@ class MonitorResult:
         return out
 
 
-def alert_episodes(alerts: pd.DataFrame, *, window: Literal["hour", "day"], max_gap: int = 1) -> pd.DataFrame:
+def alert_episodes(
+    alerts: pd.DataFrame, *, window: Literal["hour", "day"], max_gap: int = 1, refractory: str | pd.Timedelta = "6h"
+) -> pd.DataFrame:
     """Merge alerts on the same metric (and group) in nearby windows into episodes.
 
     An incident lasting twelve hours raises a dozen alerts per detector; an episode is
@@ -148,13 +153,15 @@ def alert_episodes(alerts: pd.DataFrame, *, window: Literal["hour", "day"], max_
         alerts: ``MonitorResult.to_frame()`` (one row per alert).
         window: the window size of the alerts.
         max_gap: alerted windows at most this many quiet windows apart join one episode.
+        refractory: an episode starting within this time of the previous *paged* episode of the
+            same metric (and group) is not paged (``paged`` False): one incident, one page.
 
     Returns:
         One row per episode, sorted by start: ``start``, ``end`` (end of the last alerted
         window), ``group``, ``metric``, ``detectors``, ``n_alerts``, ``direction`` (of the
         strongest alert), ``peak_window``, ``value`` and ``baseline`` at the peak, and the
-        peak alert's ``explanation``. The strongest alert is the one furthest beyond its
-        threshold (``distance / threshold``).
+        peak alert's ``explanation``, and ``paged``. The strongest alert is the one furthest
+        beyond its threshold (``distance / threshold``).
 
     Examples:
         >>> al = pd.DataFrame({"metric": ["latency_p99"] * 3, "group": None, "detector": "robust_z",
@@ -166,7 +173,8 @@ def alert_episodes(alerts: pd.DataFrame, *, window: Literal["hour", "day"], max_
         [2, 'b']
     """
     cols = ["start", "end", "group", "metric", "detectors", "n_alerts", "direction", "peak_window", "value",
-            "baseline", "explanation"]  # fmt: skip
+            "baseline", "explanation", "paged"]  # fmt: skip
+    refr = pd.Timedelta(refractory)
     if alerts.empty:
         return pd.DataFrame(columns=cols)
     step = pd.Timedelta(hours=1) if window == "hour" else pd.Timedelta(days=1)
@@ -180,14 +188,18 @@ def alert_episodes(alerts: pd.DataFrame, *, window: Literal["hour", "day"], max_
         sub = sub.sort_values("window_start")
         starts = pd.to_datetime(sub["window_start"], utc=True)
         new = starts.diff() > (max_gap + 1) * step
+        last_page = None
         for _, ep in sub.groupby(new.cumsum().to_numpy()):
             peak = ep.loc[ep["_strength"].idxmax()]
+            t0 = pd.Timestamp(ep["window_start"].min())
+            paged = last_page is None or t0 - last_page >= refr
+            last_page = t0 if paged else last_page
             rows.append(
                 {
                     "start": ep["window_start"].min(), "end": ep["window_start"].max() + step, "group": peak["group"],
                     "metric": metric, "detectors": ", ".join(dict.fromkeys(ep["detector"])), "n_alerts": len(ep),
                     "direction": peak["direction"], "peak_window": peak["window_start"], "value": peak["value"],
-                    "baseline": peak["baseline"], "explanation": peak["explanation"],
+                    "baseline": peak["baseline"], "explanation": peak["explanation"], "paged": paged,
                 }
             )  # fmt: skip
     return pd.DataFrame(rows, columns=cols).sort_values(["start", "metric"]).reset_index(drop=True)

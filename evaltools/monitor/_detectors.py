@@ -35,16 +35,26 @@ history) are never alerted on and never enter a baseline.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
 
-from evaltools.errors import ConfigError
-from evaltools.monitor._alerts import DETECTORS, METRICS, Alert, Detection, DetectionConfig, alerts_frame
+from evaltools.errors import ConfigError, InputError, MonitorWarning
+from evaltools.monitor._alerts import (
+    DETECTORS,
+    METRICS,
+    Alert,
+    Detection,
+    DetectionConfig,
+    SeriesDetection,
+    alerts_frame,
+)
 from evaltools.monitor._rules import _Ctx, _distribution, _level, _proportion
+from evaltools.monitor._series import _detect_series, _seasonal_period, _steps
 from evaltools.monitor._stats import psi
 from evaltools.monitor._windows import WindowMetrics
 
@@ -54,6 +64,7 @@ __all__ = [
     "Alert",
     "Detection",
     "DetectionConfig",
+    "SeriesDetection",
     "alerts_frame",
     "detect_anomalies",
     "fixed_threshold_alerts",
@@ -61,15 +72,15 @@ __all__ = [
 ]
 
 
+_WINDOW_STEP = {"hour": pd.Timedelta(hours=1), "day": pd.Timedelta(days=1)}
+
+
 def _period(window: str, seasonality: str) -> int | None:
+    """Seasonal lag in windows: the seasonality in time, mapped to the window's length."""
     s = "week" if seasonality == "auto" else seasonality
-    if s == "none":
-        return None
-    if s == "day":
-        if window != "hour":
-            raise ConfigError("seasonality='day' needs hourly windows. Use 'week' or 'none' with daily windows.")
-        return 24
-    return 168 if window == "hour" else 7
+    if s == "day" and window != "hour":
+        raise ConfigError("seasonality='day' needs hourly windows. Use 'week' or 'none' with daily windows.")
+    return _seasonal_period(s, _WINDOW_STEP[window])
 
 
 def _available(frame: pd.DataFrame, metric: str) -> bool:
@@ -80,22 +91,57 @@ def _available(frame: pd.DataFrame, metric: str) -> bool:
     return bool(np.isfinite(frame[col].to_numpy(float)).any() and frame[m.n].sum() > 0)
 
 
-def detect_anomalies(windows: WindowMetrics, config: DetectionConfig | None = None, **overrides: Any) -> Detection:
-    """Run the detectors of every metric on a per-window table.
+@overload
+def detect_anomalies(data: WindowMetrics, config: DetectionConfig | None = None, **overrides: Any) -> Detection: ...
+@overload
+def detect_anomalies(
+    data: pd.Series | pd.DataFrame, config: DetectionConfig | None = None, **overrides: Any
+) -> SeriesDetection: ...
+def detect_anomalies(
+    data: WindowMetrics | pd.Series | pd.DataFrame, config: DetectionConfig | None = None, **overrides: Any
+) -> Detection | SeriesDetection:
+    """Detect anomalies in per-window log metrics, or in any regular metric series.
+
+    **A metric series** (a pandas Series, or a one-column DataFrame, with a DatetimeIndex at
+    any regular step from 1 minute to 1 day: a Prometheus range query, a warehouse query, a
+    dashboard export). Each point is compared with a baseline computed from the points before
+    it: the median of the same time of day or week over the previous ``seasonal_periods``
+    periods plus the recent median deviation from it (seasonality in time, mapped to the
+    step; ``"auto"`` picks it from the data), or, without seasonality and during the cold
+    start, the median of the previous ``rolling_baseline`` (24 hours). The residual is divided
+    by a trailing robust spread that cannot collapse on tied, step-like data (IQR floored by
+    the central-90 % range, the data's resolution and 1 % of the level; see
+    ``_stats._robust_spread``), and compared with the Student-t threshold whose tail gives
+    ``false_alarms_per_day`` expected false pages a day. Anomalous points merge into
+    episodes; each episode pages once, and not again within ``refractory``.
+
+    Input policy: timestamps out of order are sorted with a :class:`MonitorWarning`
+    (reversed exports are common); duplicated timestamps, timestamps off the series' step
+    and steps outside 1 minute..1 day are refused with an :class:`InputError` saying how to
+    fix them (``series.groupby(level=0).mean()``, ``series.resample(step).mean()``);
+    missing steps are gaps: rows with ``gap=True`` and NaN value, never scored and never in a
+    baseline. NaN values are gaps too.
+
+    **Log windows** (:class:`WindowMetrics` from :func:`compute_windows`): every metric's
+    detectors (robust z with sampling variance, EWMA, Laney p', PSI...), on the same seasonal
+    baselines in time, with the same cold-start fallback to a rolling baseline.
 
     Args:
-        windows: from :func:`compute_windows`.
+        data: a :class:`WindowMetrics`, or a Series / one-column DataFrame with a DatetimeIndex.
         config: the settings; defaults to :class:`DetectionConfig`.
         **overrides: fields of :class:`DetectionConfig` to change, e.g. ``sensitivity="high"``.
 
     Returns:
-        A :class:`Detection`: alerts (sorted by window, then metric) and the per-window
-        statistics. Metrics the logs cannot support (no judge scores, no
-        ``finish_reason``) are skipped; windows in warm-up have NaN statistics.
+        For log windows, a :class:`Detection`: alerts (sorted by window, then metric) and the
+        per-window statistics; metrics the logs cannot support are skipped; windows before
+        the first baseline have NaN statistics. For a series, a :class:`SeriesDetection`
+        whose ``frame`` is indexed by the timestamps (``value``, ``baseline``, ``score``,
+        ``alert``, ``explanation``...); points before the first baseline have NaN score.
 
     Raises:
         ConfigError: for invalid settings, or a metric requested in ``config.metrics``
             that the logs cannot support.
+        InputError: for a series that is not numeric, not time-indexed, duplicated or irregular.
 
     Examples:
         >>> from evaltools.monitor import compute_windows, load_logs
@@ -104,6 +150,15 @@ def detect_anomalies(windows: WindowMetrics, config: DetectionConfig | None = No
         >>> det = detect_anomalies(compute_windows(load_logs(syn.logs), window="day"))
         >>> len(det.alerts), sorted(det.stats["metric"].unique())[:3]
         (0, ['judge_mean', 'latency_p50', 'latency_p99'])
+
+        A series at 5-minute steps with a jump on the last day:
+
+        >>> t = pd.date_range("2024-03-01", periods=288 * 10, freq="5min")
+        >>> y = pd.Series(50 + np.random.default_rng(0).normal(0, 2, len(t)), index=t, name="cpu")
+        >>> y.iloc[-200:] += 30
+        >>> res = detect_anomalies(y)
+        >>> res.alerts.index.tolist() == [t[-200]], res.seasonality
+        (True, 'none')
     """
     cfg = config or DetectionConfig()
     if overrides:
@@ -111,9 +166,18 @@ def detect_anomalies(windows: WindowMetrics, config: DetectionConfig | None = No
             cfg = replace(cfg, **overrides)
         except TypeError as exc:
             raise ConfigError(f"Unknown DetectionConfig field in {sorted(overrides)}: {exc}.") from exc
+    if isinstance(data, pd.Series | pd.DataFrame):
+        return _detect_series(data, cfg)
+    if not isinstance(data, WindowMetrics):
+        raise InputError(
+            "detect_anomalies needs a WindowMetrics (from compute_windows) or a pandas Series / one-column "
+            f"DataFrame with a DatetimeIndex. Got {type(data).__name__} instead."
+        )
+    windows = data
     frame = windows.frame
     window = windows.window
     period = _period(window, cfg.seasonality)
+    R = _steps(cfg.rolling_baseline, _WINDOW_STEP[window], 7)
     W = cfg.baseline_windows or (336 if window == "hour" else 28)
     min_hist = cfg.min_baseline_windows or (24 if window == "hour" else 10)
     warmup = cfg.warmup_windows if cfg.warmup_windows is not None else (168 if window == "hour" else 14)
@@ -136,7 +200,7 @@ def detect_anomalies(windows: WindowMetrics, config: DetectionConfig | None = No
     for g, sub, hs in groups:
         sub = sub.copy()
         sub.attrs["min_requests"] = windows.min_requests
-        ctx = _Ctx(sub, hs, cfg, window, period, W, min_hist, warmup, windows.length_unit, g, lam)
+        ctx = _Ctx(sub, hs, cfg, window, period, W, min_hist, warmup, windows.length_unit, g, lam, R)
         for name in supported:
             m = METRICS[name]
             dets = cfg.detectors_for(name)
@@ -150,7 +214,70 @@ def detect_anomalies(windows: WindowMetrics, config: DetectionConfig | None = No
     cols = ["window_start", "group", "metric", "detector", "value", "baseline", "lower", "upper", "statistic",
             "threshold", "alert"]  # fmt: skip
     st = pd.concat(stats, ignore_index=True) if stats else pd.DataFrame(columns=cols)
-    return Detection(alerts=tuple(alerts), stats=st, config=cfg, window=window)
+    notes = _window_notes(st, frame, cfg, window, supported, windows.min_requests)
+    for n in notes:
+        if "never scored" in n:
+            warnings.warn(n, MonitorWarning, stacklevel=2)
+    return Detection(alerts=tuple(alerts), stats=st, config=cfg, window=window, notes=tuple(notes))
+
+
+def _window_notes(
+    st: pd.DataFrame, frame: pd.DataFrame, cfg: DetectionConfig, window: str, metrics: list[str], min_requests: int
+) -> list[str]:
+    """The cold start in words, and a note naming the setting for each metric never scored."""
+    notes: list[str] = []
+    roll = _duration_words_windows(cfg.rolling_baseline, window)
+    if st.empty or "baseline_kind" not in st:
+        first: dict[str, pd.Timestamp] = {}
+    else:
+        seas = st[st["baseline_kind"] == "seasonal"]
+        first = seas.groupby("metric")["window_start"].min().to_dict()
+        cold = st[st["baseline_kind"] == "rolling"].groupby("metric")["window_start"].min().to_dict()
+        by_date: dict[pd.Timestamp, list[str]] = {}
+        for metric, ts in first.items():
+            if metric in cold:
+                by_date.setdefault(pd.Timestamp(ts).floor("D"), []).append(metric)
+        for day, ms in sorted(by_date.items()):
+            notes.append(
+                f"seasonal baselines from {day:%Y-%m-%d} ({', '.join(ms)}); until then a {roll} rolling baseline"
+            )
+        never = sorted(set(cold) - set(first))
+        if never:
+            notes.append(f"{', '.join(never)}: a {roll} rolling baseline throughout (not enough history for a "
+                         f"seasonal one: it needs {cfg.min_seasonal_periods} weeks)")  # fmt: skip
+    scored = set(st.dropna(subset=["statistic"])["metric"]) if not st.empty else set()
+    for name in metrics:
+        if name in scored or not cfg.detectors_for(name):
+            continue
+        m = METRICS[name]
+        n = frame[m.n].to_numpy(float) if m.n else frame["n_requests"].to_numpy(float)
+        if name == "judge_mean":
+            setting, need = "min_judged", cfg.min_judged
+        elif name == "n_requests":
+            setting, need = "", 1
+        else:
+            setting, need = "min_requests", min_requests
+        most = int(np.nanmax(n)) if len(n) and np.isfinite(n).any() else 0
+        if setting and most < need:
+            where = "DetectionConfig" if setting == "min_judged" else "compute_windows / monitor"
+            notes.append(
+                f"{name} was never scored: no {window} window has {setting}={need} observations (the most is {most}). "
+                f"Lower {setting} ({where}) or use {'daily' if window == 'hour' else 'longer'} windows."
+            )
+        else:
+            notes.append(
+                f"{name} was never scored: {len(frame)} {window} windows are too few for its baseline and warm-up "
+                f"(warmup_windows, min_baseline_windows, min_seasonal_periods). Pass a longer history."
+            )
+    return notes
+
+
+def _duration_words_windows(d: str, window: str) -> str:
+    td = pd.Timedelta(d)
+    if window == "day" and td < pd.Timedelta(days=7):
+        return "7-day"
+    hours = td / pd.Timedelta(hours=1)
+    return f"{hours:g}-hour" if hours < 48 else f"{td.days}-day"
 
 
 _FIXED_METRICS = (

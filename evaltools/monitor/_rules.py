@@ -11,15 +11,18 @@ import pandas as pd
 
 from evaltools.monitor._alerts import Alert, DetectionConfig, _Metric
 from evaltools.monitor._stats import (
+    _A99_SD,
+    _Q90_SD,
     _cusum,
     _ewma,
-    _lag1,
+    _lag1_trailing,
     _lags,
     _nanmedian_rows,
     _quantile_from_hist,
     _robust_sd,
-    _t_threshold,
+    _t_thresholds,
     _trailing_median,
+    _trailing_quantiles,
     psi,
 )
 from evaltools.monitor._windows import LENGTH_BINS_PER_E
@@ -38,6 +41,8 @@ class _Ctx:
     length_unit: str | None
     group: str | None
     lam: float
+    R: int = 24
+    """Windows in the rolling (cold-start) baseline."""
 
 
 def _baseline_desc(ctx: _Ctx, seasonal: bool) -> str:
@@ -46,6 +51,10 @@ def _baseline_desc(ctx: _Ctx, seasonal: bool) -> str:
         unit = "weeks" if ctx.period in (168, 7) else "days"
         return f"median of the same {what} over the previous {ctx.cfg.seasonal_periods} {unit}"
     return f"median of the previous {ctx.W} windows"
+
+
+def _rolling_desc(ctx: _Ctx) -> str:
+    return f"cold start: median of the previous {ctx.R} windows, until the seasonal baseline has enough history"
 
 
 def _standardize(ctx: _Ctx, m: _Metric) -> dict[str, np.ndarray]:
@@ -64,29 +73,60 @@ def _standardize(ctx: _Ctx, m: _Metric) -> dict[str, np.ndarray]:
     valid = ~f["gap"].to_numpy() & (n >= min_n) & np.isfinite(x)
     xv = np.where(valid, x, np.nan)
     T = len(x)
+    # Two baselines: the seasonal one (same hour-of-week over the previous weeks) and the rolling
+    # one (median of the previous ``rolling_baseline``), each scored against the spread of its
+    # own past residuals. A window uses the seasonal branch once it can be scored there; until
+    # then (the cold start) the rolling branch, so alerts start after days, not weeks.
+    roll_e, roll_cnt = _trailing_median(xv, ctx.R, max(3, ctx.R // 2))
+    branches = [(roll_e, roll_cnt)]
     if m.seasonal and ctx.period is not None:
         L = _lags(xv, ctx.period, cfg.seasonal_periods)
         cnt = np.sum(np.isfinite(L), axis=1)
-        e = _nanmedian_rows(L)
-        e[cnt < cfg.min_seasonal_periods] = np.nan
-    else:
-        e, cnt = _trailing_median(xv, ctx.W, ctx.min_hist)
-    r = xv - e
-    # Variance of a median of m values is about (pi/2) sigma^2 / m (the mean's for m <= 2).
-    infl = 1.0 + np.where(cnt >= 3, math.pi / 2, 1.0) / np.maximum(cnt, 1)
+        se_e = _nanmedian_rows(L)
+        se_e[cnt < cfg.min_seasonal_periods] = np.nan
+        branches.append((se_e, cnt))
+    elif ctx.period is None or not m.seasonal:
+        branches = [_trailing_median(xv, ctx.W, ctx.min_hist)]
     # Per-window "unit SD" (SE * sqrt(n)); the history's median is used for every window, because
     # one small window's own spread or quantile slope is too noisy to weigh it by.
     with np.errstate(invalid="ignore"):
         unit = se * np.sqrt(n)
-    usable = np.isfinite(r) & (n > 0)
     unit_ok = np.isfinite(unit) & (unit > 0)
+    out = {"e": np.full(T, np.nan), "z": np.full(T, np.nan), "scale": np.full(T, np.nan),
+           "dof": np.zeros(T, dtype=np.int64), "seasonal": np.zeros(T, dtype=bool)}  # fmt: skip
+    for b, (e, cnt) in enumerate(branches):
+        cold = b == 0 and len(branches) == 2
+        z, scale, dof = _level_z(ctx, xv - e, cnt, n, unit, unit_ok, conservative=cold)
+        take = np.isfinite(z) if b else np.ones(T, dtype=bool)
+        out["e"][take], out["z"][take], out["scale"][take], out["dof"][take] = e[take], z[take], scale[take], dof[take]
+        out["seasonal"][take] = b == 1 and len(branches) == 2
+    return {"x": x, "raw": raw, "valid": valid, **out}
+
+
+def _level_z(
+    ctx: _Ctx, r: np.ndarray, cnt: np.ndarray, n: np.ndarray, unit: np.ndarray, unit_ok: np.ndarray,
+    *, conservative: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Robust z of residuals ``r`` against a two-part variance (between-window tau^2 + sampling).
+
+    ``conservative`` (the cold start's rolling baseline, which cannot model the seasonal cycle):
+    the spread is floored by the central-90 % range and the 99th percentile of |r| of the history,
+    as for any series (``_stats._robust_spread``), so the normal weekday/weekend or day/night
+    cycle is inside the band instead of screened out as outliers.
+    """
+    T = len(r)
+    # Variance of a median of m values is about (pi/2) sigma^2 / m (the mean's for m <= 2).
+    infl = 1.0 + np.where(cnt >= 3, math.pi / 2, 1.0) / np.maximum(cnt, 1)
+    usable = np.isfinite(r) & (n > 0)
     z = np.full(T, np.nan)
     scale = np.full(T, np.nan)
     dof = np.zeros(T, dtype=np.int64)
     idx = np.flatnonzero(usable)
-    for t in range(T):
-        if not usable[t]:
-            continue
+    if conservative:  # the quantile floors over the same trailing windows, vectorized
+        q05, q95 = _trailing_quantiles(np.where(usable, r, np.nan), ctx.W, (0.05, 0.95), 1)
+        (a99,) = _trailing_quantiles(np.where(usable, np.abs(r), np.nan), ctx.W, (0.99,), 1)
+        floor = np.fmax((q95 - q05) / _Q90_SD, a99 / _A99_SD)
+    for t in idx:
         lo = np.searchsorted(idx, t - ctx.W)
         hi = np.searchsorted(idx, t)
         h = idx[lo:hi]
@@ -98,15 +138,18 @@ def _standardize(ctx: _Ctx, m: _Metric) -> dict[str, np.ndarray]:
         vt = u**2 / n[t] * infl[t]
         rh = r[h]
         # Between-window variance: what the residual spread leaves after sampling noise.
-        tau2 = max(0.0, _robust_sd(rh) ** 2 - float(np.mean(vh)))
+        sd = _robust_sd(rh)
+        if conservative:
+            sd = max(sd, float(floor[t]))
+        tau2 = max(0.0, sd**2 - float(np.mean(vh)))
         if tau2 + vt <= 0:
             continue
         zh = rh / np.sqrt(tau2 + vh)
-        sz = max(_robust_sd(zh), 0.7)
+        sz = 1.0 if conservative else max(_robust_sd(zh), 0.7)
         scale[t] = math.sqrt(tau2 + vt) * sz
         z[t] = r[t] / scale[t]
         dof[t] = len(h) - 1
-    return {"x": x, "raw": raw, "e": e, "z": z, "scale": scale, "valid": valid, "dof": dof}
+    return z, scale, dof
 
 
 def _back(m: _Metric, v: np.ndarray | float) -> Any:
@@ -139,13 +182,15 @@ def _level(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tuple[lis
     alerts: list[Alert] = []
     stats: list[pd.DataFrame] = []
     desc = _baseline_desc(ctx, m.seasonal)
+    cold = ~s["seasonal"] & bool(m.seasonal and ctx.period is not None)
+    desc_cold = _rolling_desc(ctx)
     base_nat = _back(m, e)
     if "robust_z" in dets:
         base_thr = cfg.z_threshold * cfg.factor
-        thr = np.array([_t_threshold(base_thr, int(d)) if d > 0 else np.nan for d in s["dof"]])
+        thr = _t_thresholds(base_thr, s["dof"])
         lower, upper = _back(m, e - thr * scale), _back(m, e + thr * scale)
         fire = np.abs(z) > thr
-        stats.append(_stat_frame(ctx, name, "robust_z", s["raw"], base_nat, lower, upper, z, thr, fire))
+        stats.append(_stat_frame(ctx, name, "robust_z", s["raw"], base_nat, lower, upper, z, thr, fire, ~cold))
         for t in np.flatnonzero(fire):
             up = z[t] > 0
             alerts.append(
@@ -157,7 +202,7 @@ def _level(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tuple[lis
                         f"{m.label} was {_fmt(m, s['raw'][t], ctx.length_unit)} in the window starting "
                         f"{_when(starts.iloc[t], ctx.window)}, {abs(z[t]):.1f} robust standard deviations "
                         f"{'above' if up else 'below'} its baseline of "
-                        f"{_fmt(m, base_nat[t], ctx.length_unit)} ({desc}). "
+                        f"{_fmt(m, base_nat[t], ctx.length_unit)} ({desc_cold if cold[t] else desc}). "
                         f"No-alert range: {_fmt(m, lower[t], ctx.length_unit)} to {_fmt(m, upper[t], ctx.length_unit)}."
                     ),
                 )
@@ -165,9 +210,11 @@ def _level(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tuple[lis
         if name == "n_requests":
             alerts.extend(_gap_alerts(ctx, m, e))
     if "ewma" in dets or "cusum" in dets:
-        zs = np.where(np.isfinite(z), z, np.nan)
+        # Drift detectors need a stable baseline: they skip the cold start (a 24-hour rolling
+        # baseline follows a drift anyway).
+        zs = np.where(np.isfinite(z) & ~cold, z, np.nan)
         # Lag-1 autocorrelation of the standardized deviations, from the trailing baseline only.
-        rho = np.array([_lag1(zs[max(0, t - ctx.W) : t]) for t in range(len(zs))])
+        rho = _lag1_trailing(zs, ctx.W)
         if "ewma" in dets:
             stat, lim = _ewma(zs, ctx.lam, cfg.ewma_limit * cfg.factor, rho)
             alerts.extend(_crossing_alerts(ctx, name, m, "ewma", stat, lim, s["raw"], base_nat, desc))
@@ -247,9 +294,13 @@ def _crossing_alerts(
 
 def _stat_frame(
     ctx: _Ctx, metric: str, det: str, value: Any, baseline: Any, lower: Any, upper: Any, statistic: Any,
-    threshold: Any, alert: Any,
+    threshold: Any, alert: Any, seasonal: np.ndarray | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     f = ctx.frame
+    stat = np.asarray(statistic, dtype=float)
+    if seasonal is None:
+        seasonal = np.full(len(f), ctx.period is not None)
+    kind = np.where(~np.isfinite(stat), "", np.where(seasonal, "seasonal", "rolling"))
     return pd.DataFrame(
         {
             "window_start": f["window_start"].to_numpy(),
@@ -263,6 +314,7 @@ def _stat_frame(
             "statistic": np.asarray(statistic, dtype=float),
             "threshold": np.broadcast_to(np.asarray(threshold, dtype=float), (len(f),)).copy(),
             "alert": np.asarray(alert, dtype=bool) & np.isfinite(np.asarray(statistic, dtype=float)),
+            "baseline_kind": kind,
         }
     )
 
@@ -319,9 +371,19 @@ def _proportion(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tupl
         with np.errstate(invalid="ignore", divide="ignore"):
             m0 = 10.0 / p_long
             pbar = np.where(ok_base, (p_seasonal * sn + m0 * p_long) / (sn + m0), np.nan)
+        # Cold start: until the seasonal rate has enough periods, the rate of the previous
+        # ``rolling_baseline`` windows.
+        rk = pd.Series(kv).rolling(ctx.R, min_periods=1).sum().shift(1).to_numpy()
+        rn = pd.Series(nv).rolling(ctx.R, min_periods=1).sum().shift(1).to_numpy()
+        rcnt = pd.Series(nv).notna().astype(float).rolling(ctx.R, min_periods=1).sum().shift(1).to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p_roll = (rk + 0.5) / (rn + 1.0)
+        seasonal_ok = np.isfinite(pbar)
+        pbar = np.where(seasonal_ok, pbar, np.where(rcnt >= max(3, ctx.R // 2), p_roll, np.nan))
     else:
         ok_base = lcnt >= ctx.min_hist
         pbar = np.where(ok_base, p_long, np.nan)
+        seasonal_ok = np.ones(T, dtype=bool)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
     usable = valid & np.isfinite(pbar)
@@ -348,11 +410,12 @@ def _proportion(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tupl
     desc = _baseline_desc(ctx, True) if ctx.period is not None else f"pooled over the previous {ctx.W} windows"
     if "laney_p" in dets:
         base_thr = cfg.laney_threshold * cfg.factor
-        thr = np.array([_t_threshold(base_thr, int(d)) if d > 0 else np.nan for d in dof])
+        thr = _t_thresholds(base_thr, dof)
         with np.errstate(invalid="ignore"):
             half = thr * sigz * np.sqrt(pbar * (1 - pbar) / n)
         fire = np.abs(z) > thr
-        stats.append(_stat_frame(ctx, name, "laney_p", p, pbar, np.maximum(pbar - half, 0), pbar + half, z, thr, fire))
+        stats.append(_stat_frame(ctx, name, "laney_p", p, pbar, np.maximum(pbar - half, 0), pbar + half, z, thr, fire,
+                                 seasonal_ok))  # fmt: skip
         for t in np.flatnonzero(fire):
             up = z[t] > 0
             alerts.append(
@@ -363,7 +426,8 @@ def _proportion(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tupl
                     explanation=(
                         f"{m.label} was {100 * p[t]:.2f}% ({k[t]:.0f} of {n[t]:.0f}) in the window starting "
                         f"{_when(starts.iloc[t], ctx.window)}, {'above' if up else 'below'} its baseline of "
-                        f"{100 * pbar[t]:.2f}% ({desc}): Laney p' z = {z[t]:+.1f} "
+                        f"{100 * pbar[t]:.2f}% ({desc if seasonal_ok[t] else _rolling_desc(ctx)}): "
+                        f"Laney p' z = {z[t]:+.1f} "
                         f"(binomial tail z divided by sigma_z = {sigz[t]:.2f} for overdispersion; "
                         f"threshold {thr[t]:.1f})."
                     ),
@@ -375,7 +439,7 @@ def _proportion(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tupl
         S = np.full(T, np.nan)
         acc = 0.0
         for i in range(T):
-            if not (np.isfinite(z[i]) and pbar[i] > 0):
+            if not (np.isfinite(z[i]) and pbar[i] > 0 and seasonal_ok[i]):  # drift: not on the cold start
                 continue
             p0 = float(pbar[i])
             p1 = min(ratio * p0, 0.999)

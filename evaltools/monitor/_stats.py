@@ -138,6 +138,35 @@ def _lag1(z: np.ndarray) -> float:
     return float(np.clip(r - 1.645 * (1 - r * r) / math.sqrt(m), 0.0, 0.9))
 
 
+def _lag1_trailing(z: np.ndarray, window: int) -> np.ndarray:
+    """:func:`_lag1` of ``z[max(0, t - window):t]`` for every t, vectorized.
+
+    The pairs (z[i-1], z[i]) inside that slice are those with i in [t - window + 1, t - 1]:
+    a rolling window of ``window - 1`` pairs ending at pair t - 1. pandas' rolling ``corr``
+    counts only pairs where both values are finite, as :func:`_lag1` does.
+    """
+    T = len(z)
+    out = np.zeros(T)
+    if T < 3:
+        return out
+    a = pd.Series(z[:-1])  # pair i (1..T-1) is (z[i-1], z[i]) at position i - 1
+    b = pd.Series(z[1:])
+    w = max(window - 1, 1)
+    both = (a.notna() & b.notna()).astype(float)
+    m = both.rolling(w, min_periods=1).sum().to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = a.rolling(w, min_periods=2).corr(b).to_numpy()
+    # value for t uses pairs ending at pair index t - 1, i.e. position t - 2
+    m_t = np.full(T, 0.0)
+    r_t = np.full(T, np.nan)
+    m_t[2:] = m[: T - 2]
+    r_t[2:] = r[: T - 2]
+    ok = (m_t >= 10) & np.isfinite(r_t)
+    adj = r_t - 1.645 * (1 - r_t * r_t) / np.sqrt(np.maximum(m_t, 1))
+    out[ok] = np.clip(adj[ok], 0.0, 0.9)
+    return out
+
+
 def _ewma(z: np.ndarray, lam: float, L: float, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """EWMA of standardized values and its time-varying limit (skipping NaN windows)."""
     T = len(z)
@@ -170,4 +199,125 @@ def _cusum(z: np.ndarray, k: float, h: float) -> np.ndarray:
         out[t] = cp if cp >= cm else -cm
         if cp > h or cm > h:
             cp = cm = 0.0
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Vectorized rolling building blocks of the level detector (shared by series and log windows)
+
+_IQR_SD = 1.3489795003921634
+"""Interquartile range of a standard normal: IQR / 1.349 estimates sigma."""
+_Q90_SD = 3.2897072539029435
+"""Width of the central 90 % of a standard normal (q95 - q05)."""
+_A99_SD = 2.5758293035489004
+"""99th percentile of |Z| for a standard normal."""
+
+
+def _trailing_quantiles(
+    x: np.ndarray, window: int, qs: tuple[float, ...], min_count: int, max_points: int = 2000
+) -> list[np.ndarray]:
+    """Quantiles of the previous ``window`` values (the current one excluded), NaN-skipping.
+
+    pandas' rolling quantile keeps a sorted skip list, so each step costs O(log window):
+    the whole array is one C loop instead of one ``np.median`` per position. Long windows
+    (over ``max_points``, e.g. a week of 1-minute data) use every ``window // max_points``-th
+    value of the history (still about ``max_points`` of them, all from the past): a week-long
+    spread does not need all 10,080 minutes, which are strongly autocorrelated anyway.
+    """
+    T = len(x)
+    stride = max(1, window // max_points)
+    if stride == 1:
+        r = pd.Series(x).rolling(window, min_periods=min_count)
+        return [r.quantile(q, interpolation="linear").shift(1).to_numpy() for q in qs]
+    sub = pd.Series(x[::stride]).rolling(window // stride, min_periods=max(1, min_count // stride))
+    j = (np.arange(T) - 1) // stride  # the last sampled position strictly before t
+    out = []
+    for q in qs:
+        v = sub.quantile(q, interpolation="linear").to_numpy()
+        full = np.where(j >= 0, v[np.clip(j, 0, len(v) - 1)], np.nan)
+        out.append(full)
+    return out
+
+
+def _trailing_count(x: np.ndarray, window: int) -> np.ndarray:
+    """Number of finite values among the previous ``window`` values (the current one excluded)."""
+    out: np.ndarray = (
+        pd.Series(np.isfinite(x).astype(float)).rolling(window, min_periods=1).sum().shift(1).fillna(0.0).to_numpy()
+    )
+    return out
+
+
+def _resolution(x: np.ndarray) -> float:
+    """The measurement resolution of a series: the smallest gap between two distinct values.
+
+    Metrics exported with fixed precision (CPU percent to 3 decimals, integer counts) cannot
+    move by less than this; a spread smaller than one quantum is an artefact of ties.
+    Gaps below 1e-9 of the value range are float noise and ignored. NaN when fewer than
+    two distinct values.
+    """
+    v = np.sort(x[np.isfinite(x)])
+    if len(v) < 2 or v[-1] == v[0]:
+        return math.nan
+    d = np.diff(v)
+    d = d[d > 1e-9 * (v[-1] - v[0])]
+    return float(d.min()) if len(d) else math.nan
+
+
+def _robust_spread(
+    r: np.ndarray, level: np.ndarray, window: int, min_count: int, *, resolution: float, rel_floor: float
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Trailing robust spread of residuals that cannot collapse on step-like, tied or bursty data.
+
+    sigma_t = max(IQR / 1.349, (q95 - q05) / 3.290, q99(|r|) / 2.576, resolution, rel_floor * |level|),
+    every quantile over the previous ``window`` residuals (the current one excluded). Each
+    quantile spread is divided by its value under a standard normal, so for normal residuals
+    all three estimate sigma and the maximum costs no sensitivity. The interquartile range is
+    the classical quantile estimator of scale (breakdown 25 %; Rousseeuw & Croux 1993,
+    "Alternatives to the median absolute deviation", JASA 88:1273, compare it with MAD, Sn
+    and Qn). Like MAD, Sn and Qn it is 0 as soon as half the residuals are tied (a CPU series
+    sitting at one value 56 % of the time), and it ignores the heavy tail of bursty metrics.
+    The wider quantile spreads (central 90 %, and the 99th percentile of |r|: the empirical
+    calibration of the threshold on recent history that STATS.md 3.1 recommends) floor it:
+    an alert needs a residual well beyond the largest 1 % of last week's. They break down
+    past 5 % and 1 % contamination: an incident longer than about 1.7 hours in a 7-day history
+    widens the band until it leaves the history, which errs towards fewer pages. Finally the
+    data's resolution (a change of one quantum is never many sigmas) and a small fraction of
+    the level bound it for series with almost no variation. Quantiles: linear interpolation
+    (Hyndman & Fan 1996, definition 7).
+
+    Returns:
+        sigma (NaN with fewer than ``min_count`` residuals) and its components, for explanations.
+    """
+    q05, q25, q75, q95 = _trailing_quantiles(r, window, (0.05, 0.25, 0.75, 0.95), min_count)
+    (a99,) = _trailing_quantiles(np.abs(r), window, (0.99,), min_count)
+    iqr = (q75 - q25) / _IQR_SD
+    q90 = (q95 - q05) / _Q90_SD
+    tail = a99 / _A99_SD
+    lvl = rel_floor * np.abs(level)
+    res = np.full(len(r), resolution if np.isfinite(resolution) else 0.0)
+    with np.errstate(invalid="ignore"):
+        sigma = np.fmax(np.fmax(np.fmax(iqr, q90), tail), np.fmax(res, lvl))
+    sigma = np.where(np.isfinite(iqr), sigma, np.nan)
+    sigma = np.where(sigma > 0, sigma, np.nan)
+    return sigma, {"iqr": iqr, "q90": q90, "tail": tail, "resolution": res, "level": lvl}
+
+
+def _t_thresholds(z_threshold: float | np.ndarray, dof: np.ndarray) -> np.ndarray:
+    """:func:`_t_threshold` for an array of degrees of freedom: one t quantile per distinct value."""
+    from scipy.stats import norm
+    from scipy.stats import t as student_t
+
+    dof = np.asarray(dof, dtype=np.int64)
+    out = np.full(len(dof), np.nan)
+    ok = dof > 0
+    if not ok.any():
+        return out
+    if np.ndim(z_threshold) == 0:
+        uniq, inv = np.unique(dof[ok], return_inverse=True)
+        out[ok] = student_t.isf(norm.sf(float(z_threshold)), uniq)[inv]
+        return out
+    zt = np.broadcast_to(np.asarray(z_threshold, dtype=float), dof.shape)
+    pairs, inv = np.unique(np.stack([dof[ok].astype(float), zt[ok]], axis=1), axis=0, return_inverse=True)
+    vals = student_t.isf(norm.sf(pairs[:, 1]), pairs[:, 0])
+    out[ok] = vals[np.asarray(inv).ravel()]
     return out
