@@ -479,7 +479,7 @@ def test_read_scores_keeps_ids_as_strings(tmp_path) -> None:
     assert parse_shares("common=0.7, edge=0.3") == {"common": 0.7, "edge": 0.3}
 
 
-# --------------------------------------------------------------------------- golden-set version check (issue 10, case 1)
+# --------------------------------------------------------------------------- golden-set version (issue 10, case 1)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,8 +16,8 @@ import pandas as pd
 from evaltools.errors import ConfigError
 from evaltools.scorers import ITEM_LEVEL_REASONS
 from evaltools.stats._compare import cheap_collections, compare_paired, pair_tables
-from evaltools.stats._paired import analyze_cell
 from evaltools.stats._estimate import StratifiedEstimate, check_shares, stratified_mean
+from evaltools.stats._paired import analyze_cell
 from evaltools.stats._results import Comparison, PairedResult, PairedScores
 from evaltools.stats._validate import SeedLike, check_int, check_positive, check_probability, resolve_seed
 
@@ -348,25 +348,32 @@ def coverage_check(
     interval = f"{level}% CI {pct(cell.ci_low)} to {pct(cell.ci_high)}"
     if lost == 0:
         extra = f"; {gained} more scored in the candidate" if gained else ""
-        verdict, reasons = Verdict.PASS, [
-            f"every item scored in the baseline is scored in the candidate ({n} items on {dims}){extra}"
-        ]
+        verdict, reasons = (
+            Verdict.PASS,
+            [f"every item scored in the baseline is scored in the candidate ({n} items on {dims}){extra}"],
+        )
     elif cell.regressed:
-        verdict, reasons = Verdict.BLOCK, [
-            f"coverage loss shown: {lost} of {n} items scored in the baseline are missing or unscored in the "
-            f"candidate{because}, {gained} the other way; coverage {pct(cell.effect)} ({interval}), exact "
-            f"McNemar Holm-adjusted p {_pvalue(cell.pvalue_adjusted)}"
-        ]
+        verdict, reasons = (
+            Verdict.BLOCK,
+            [
+                f"coverage loss shown: {lost} of {n} items scored in the baseline are missing or unscored in the "
+                f"candidate{because}, {gained} the other way; coverage {pct(cell.effect)} ({interval}), exact "
+                f"McNemar Holm-adjusted p {_pvalue(cell.pvalue_adjusted)}"
+            ],
+        )
     else:
         shown = (
             f"exact McNemar p {_pvalue(cell.pvalue)}"
             if joins
             else f"{k} discordant item(s) are too few for the exact test to reach significance"
         )
-        verdict, reasons = Verdict.NEEDS_REVIEW, [
-            f"{lost} of {n} items scored in the baseline are missing or unscored in the candidate{because}, "
-            f"{gained} the other way: a candidate that loses items cannot pass; the loss is not shown ({shown})"
-        ]
+        verdict, reasons = (
+            Verdict.NEEDS_REVIEW,
+            [
+                f"{lost} of {n} items scored in the baseline are missing or unscored in the candidate{because}, "
+                f"{gained} the other way: a candidate that loses items cannot pass; the loss is not shown ({shown})"
+            ],
+        )
     row = DimensionVerdict(pairs.dimension, verdict, True, True, cell, tuple(reasons), math.nan)
     return row, comparison
 
@@ -626,9 +633,7 @@ def build_result(
 ) -> GateResult:
     """Check coverage, decide and wrap a comparison into a :class:`GateResult`."""
     coverage, comparison = coverage_check(comparison, candidate_reasons)
-    holes = {
-        p.dimension: _holes(p, baseline_reasons or {}, candidate_reasons or {}) for p in comparison.paired
-    }
+    holes = {p.dimension: _holes(p, baseline_reasons or {}, candidate_reasons or {}) for p in comparison.paired}
     verdict, dims, summary = decide(
         comparison, configured_gating=configured, untrusted=untrusted, coverage=coverage, unscored=holes
     )

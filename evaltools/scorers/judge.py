@@ -216,7 +216,10 @@ class _JudgeBase:
         else:
             swapped = [swap_planted(str(m.get("content", "")), score.value, mode=mode, scale=scale) for m in query]
             new_query = (
-                [{**m, "content": t if t is not None else m.get("content", "")} for m, t in zip(query, swapped, strict=True)]
+                [
+                    {**m, "content": t if t is not None else m.get("content", "")}
+                    for m, t in zip(query, swapped, strict=True)
+                ]
                 if any(t is not None for t in swapped)
                 else None
             )
