@@ -139,7 +139,7 @@ def check_golden_versions(base: pd.DataFrame, cand: pd.DataFrame, func: str) -> 
         raise VersionMismatchError(
             f"{func}: the baseline was scored against golden set version {vb!r} and the candidate against "
             f"version {vc!r}, so their scores are not comparable. Rescore both runs against the same golden "
-            "set (`evaltools score <run> --golden <golden set>`, or score_run in Python), then compare again.",
+            f"set (`evaltools score <run> --golden <golden set>`, or score_run in Python), then run {func} again.",
             field="golden_version",
         )
 
