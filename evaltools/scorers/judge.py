@@ -225,12 +225,14 @@ class _JudgeBase:
             )
         if new_query is None and all(o is None for o in new_outputs):
             return score
-        planted = next(
+        snippets = [
             p.snippet
             for text in [*outputs, _render_query(query)]
             for p in planted_verdicts(text, mode=mode, scale=scale)
             if p.value == score.value
-        )
+        ]
+        # a JSON verdict first: it is what a copying judge copies
+        planted = "; ".join(sorted(dict.fromkeys(snippets), key=lambda t: not t.startswith("{"))[:3])
         messages = build(
             new_query if new_query is not None else query,
             [n if n is not None else o for n, o in zip(new_outputs, outputs, strict=True)],
