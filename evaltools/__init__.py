@@ -75,7 +75,7 @@ from .scorers.judge import JudgeClient, PairwiseJudge, RubricJudge
 from .annotate import Annotator
 from .variant import Variant
 from .runs import Run, import_outputs, load_run
-from .generation import generate
+from .generation import agenerate, generate
 from .llm import LLMCache, LLMClient, LLMCompleter
 from .report import render_report, write_index
 from .monitor import MonitorResult, detect_anomalies, estimate_judged_mean, load_logs, select_for_judging
@@ -162,6 +162,7 @@ __all__ = [
     "import_outputs",
     "load_run",
     "generate",
+    "agenerate",
     "LLMCache",
     "LLMClient",
     "LLMCompleter",

@@ -316,7 +316,8 @@ def test_gate_runs_and_regressed_items(data: ReportData) -> None:
     gates = analysis.gate_runs(data.scores, "baseline", ["candidate-b"], n_resamples=200)
     assert len(gates) == 1 and gates[0].verdict.value in ("PASS", "NEEDS_REVIEW", "BLOCK")
     g = analysis.gate_table(gates)
-    assert set(g["candidate"]) == {"candidate-b"} and len(g) == 5
+    assert set(g["candidate"]) == {"candidate-b"} and len(g) == 5 + 1  # 5 dimensions and the coverage check
+    assert g.iloc[-1]["check"] == "coverage"
     reg = analysis.regressed_items(data, gates, k=3)
     assert len(reg) <= 3 and (reg["diff_scaled"] < 0).all()
     assert reg["candidate_output"].notna().all() and reg["query"].notna().all()

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaltools.errors import ConfigError
+from evaltools.errors import ConfigError, VersionMismatchError
 from evaltools.gate import (
     EXIT_BLOCK,
     EXIT_ERROR,
@@ -25,7 +25,7 @@ from evaltools.gate import (
     simulate_gate,
 )
 from evaltools.gate._cli import parse_shares, read_scores
-from evaltools.stats import UnmatchedItemsError
+from evaltools.stats import UnmatchedItemsError, compare
 
 N = 300
 
@@ -271,7 +271,7 @@ def test_junit_xml(mixed_result) -> None:
     root = ET.fromstring(mixed_result.to_junit_xml())
     suite = root.find("testsuite")
     cases = suite.findall("testcase")
-    assert [c.get("name") for c in cases] == ["correct", "help|ful"]
+    assert [c.get("name") for c in cases] == ["correct", "help|ful", "coverage"]
     assert cases[0].find("failure").get("type") == "regression"
     props = {p.get("name"): p.get("value") for p in suite.find("properties")}
     assert props["verdict"] == "BLOCK" and props["exit_code"] == "4"
@@ -282,11 +282,13 @@ def test_junit_xml(mixed_result) -> None:
     else:
         assert failure.get("type") == ("needs_review" if helpful.verdict is Verdict.NEEDS_REVIEW else "regression")
     assert suite.get("failures") == str(sum(d.verdict is not Verdict.PASS for d in mixed_result.dimensions))
+    assert cases[2].find("failure") is None  # no item lost: the coverage check passes
 
 
 def test_frame_and_html(mixed_result) -> None:
     df = mixed_result.to_frame()
-    assert list(df["dimension"]) == ["correct", "help|ful"]
+    assert list(df["dimension"]) == ["correct", "help|ful", "coverage"]
+    assert list(df["check"]) == ["dimension", "dimension", "coverage"]
     assert df.loc[0, "verdict"] == "BLOCK" and df.loc[0, "effect_scaled"] == pytest.approx(-0.09)
     assert "Gate: BLOCK" in mixed_result._repr_html_()
 
@@ -475,3 +477,228 @@ def test_read_scores_keeps_ids_as_strings(tmp_path) -> None:
     df = read_scores(path)
     assert df.loc[0, "item_id"] == "007" and df.loc[0, "run_id"] == "0001"
     assert parse_shares("common=0.7, edge=0.3") == {"common": 0.7, "edge": 0.3}
+
+
+# --------------------------------------------------------------------------- golden-set version (issue 10, case 1)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_gate_refuses_tables_scored_against_two_golden_versions() -> None:
+    base, cand = binary_pair(3, 3)
+    a, b = runs(("correct", base, cand, {}))
+    a["golden_version"], b["golden_version"] = "aaaaaaaaaaaa", "bbbbbbbbbbbb"
+    with pytest.raises(VersionMismatchError) as err:
+        gate(a, b)
+    text = str(err.value)
+    assert "'aaaaaaaaaaaa'" in text and "'bbbbbbbbbbbb'" in text and "evaltools score" in text
+    with pytest.raises(VersionMismatchError):  # the comparison refuses the same pair
+        compare(a, b)
+    b["golden_version"] = "aaaaaaaaaaaa"
+    assert gate(a, b, margin=0.05).verdict is Verdict.PASS
+
+
+def _score_triage(run_dir: Path, golden: Path) -> pd.DataFrame:
+    import evaltools as et
+
+    gs = et.load_golden(golden, warn=False)
+    dims = [d for d in et.dimensions_from_card(gs) if d.name.startswith("triage")]
+    return et.score_run(run_dir, gs, dims)
+
+
+def _import_run(tmp_path: Path, golden: Path, run_id: str, outputs: dict[str, str | None]) -> Path:
+    import warnings
+
+    from evaltools.runs import import_outputs
+
+    src = tmp_path / f"{run_id}.jsonl"
+    src.write_text("".join(json.dumps({"id": k, "output": v}) + "\n" for k, v in outputs.items()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a run with missing items warns; that is the point here
+        run = import_outputs(src, golden, run_id=run_id, runs_dir=tmp_path / "runs")
+    return Path(run.path)
+
+
+def _recorded_outputs(run: str = "support-prompt-v2") -> dict[str, str | None]:
+    lines = (REPO / "runs" / run / "outputs.jsonl").read_text().splitlines()
+    return {rec["id"]: rec["output"] for rec in map(json.loads, lines)}
+
+
+def test_cli_refuses_the_same_outputs_scored_against_an_edited_golden_set(tmp_path, capsys) -> None:
+    # Reproduction: byte-identical outputs (the recorded prompt-v2 run); the candidate is scored against
+    # a copy of golden/support where 30 expected.priority fields were edited, those the model had right first.
+    import shutil
+
+    from evaltools.scorers import parse_json_output
+
+    edited = tmp_path / "golden" / "support"
+    shutil.copytree(REPO / "golden" / "support", edited)
+    outputs = _recorded_outputs("support-prompt-v2")
+    items = [json.loads(line) for line in (edited / "items.jsonl").read_text().splitlines()]
+
+    def said(item: dict) -> object:
+        value, _ = parse_json_output(outputs.get(item["id"]) or "", allow_code_fence=True)
+        return value.get("priority") if isinstance(value, dict) else None
+
+    triage = [i for i in items if "priority" in (i.get("expected") or {})]
+    order = sorted(triage, key=lambda i: said(i) != i["expected"]["priority"])  # right ones first
+    for item in order[:30]:
+        taken = {item["expected"]["priority"], said(item)}
+        item["expected"]["priority"] = next(p for p in ("low", "normal", "high", "urgent") if p not in taken)
+    (edited / "items.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
+    a = _import_run(tmp_path, REPO / "golden" / "support", "base", outputs)
+    b = _import_run(tmp_path, edited, "cand", outputs)
+    ta, tb = _score_triage(a, REPO / "golden" / "support"), _score_triage(b, edited)
+    # Without the version check the gate reads the edit as a regression (what main did: BLOCK, exit 4).
+    blind = gate(ta.drop(columns="golden_version"), tb.drop(columns="golden_version"))
+    assert blind.verdict is Verdict.BLOCK and blind.get("triage_fields").verdict is Verdict.BLOCK
+
+    code = cli(["gate", "--baseline", str(a), "--candidate", str(b), "--margin", "0.06"])
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR
+    va, vb = ta["golden_version"].iloc[0], tb["golden_version"].iloc[0]
+    assert va != vb and f"'{va}'" in err and f"'{vb}'" in err
+    assert f"evaltools score {a} --golden golden/support" in err and f"evaltools score {b} --golden" in err
+
+    # A score table written before tables carried the version: the manifests still tell them apart.
+    for run in (a, b):
+        table = read_scores(run).drop(columns="golden_version")
+        table.to_json(run / "scores.jsonl", orient="records", lines=True)
+    assert cli(["gate", "--baseline", str(a), "--candidate", str(b)]) == EXIT_ERROR
+    assert "golden set version" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- coverage check (issue 10, cases 2 and 11)
+
+
+def _with_missing(values: np.ndarray, missing: int) -> np.ndarray:
+    out = values.astype(float).copy()
+    out[:missing] = np.nan
+    return out
+
+
+def test_fifty_missing_outputs_of_250_block_on_coverage() -> None:
+    # Reproduction: no output for 50 of 250 items; the 200 scored ones are identical. main: PASS at margin 0.06.
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.3, 0.9, 250)
+    a, b = runs(("similarity", base, _with_missing(base, 50), {"kind": "continuous"}))
+    b.loc[b["value"].isna(), "unscored_reason"] = "no_output"
+    result = gate(a, b, margin=0.06)
+    assert result.verdict is Verdict.BLOCK and result.exit_code == EXIT_BLOCK
+    cov = result.coverage
+    assert cov is not None and cov.verdict is Verdict.BLOCK
+    assert (cov.result.n_worse, cov.result.n_better, cov.result.n) == (50, 0, 250)
+    assert cov.result.pvalue == pytest.approx(2 * 0.5**50)  # exact McNemar: 50 lost, none gained
+    assert "no_output 50" in cov.message and "coverage loss shown" in cov.message
+    dim = result.get("similarity")
+    assert dim.verdict is Verdict.NEEDS_REVIEW  # 20% unscored > 6% margin: the dimension cannot pass either
+    assert "50 of 250 items (20%) are unscored (no_output 50)" in dim.message
+    # its own row in every view
+    md_text = result.to_markdown()
+    assert "| ❌ | coverage | yes (check) | items scored | 250 |" in md_text
+    assert "coverage loss shown: 50 of 250 items" in md_text
+    cases = ET.fromstring(result.to_junit_xml()).find("testsuite").findall("testcase")
+    assert cases[-1].get("name") == "coverage" and cases[-1].find("failure").get("type") == "coverage_loss"
+    frame_ = result.to_frame()
+    assert frame_.iloc[-1]["check"] == "coverage" and frame_.iloc[-1]["verdict"] == "BLOCK"
+    assert "coverage loss shown" in result._repr_html_()
+
+
+def test_one_lost_item_can_never_pass_but_is_not_shown() -> None:
+    base, cand = binary_pair(0, 0)
+    a, b = runs(("correct", base, _with_missing(cand, 1), {}))
+    result = gate(a, b, margin=0.05)
+    assert result.coverage.verdict is Verdict.NEEDS_REVIEW
+    assert result.verdict is Verdict.NEEDS_REVIEW and "coverage" in result.summary
+    assert "1 of 300 items scored in the baseline are missing or unscored" in result.coverage.message
+    assert "too few for the exact test" in result.coverage.message
+    # the same pair without the lost item passes: the lost item alone is what stops it
+    assert gate(a, b.fillna({"value": 1.0}), margin=0.05).verdict is Verdict.PASS
+
+
+def test_no_coverage_change_leaves_the_holm_family_alone() -> None:
+    base, cand = binary_pair(20, 5)
+    other_b, other_c = binary_pair(4, 4)
+    a, b = runs(("correct", base, cand, {}), ("other", other_b, other_c, {}))
+    result = gate(a, b, margin=0.05)
+    plain = compare(a, b, margin=0.05)
+    assert result.coverage.verdict is Verdict.PASS and result.coverage.result.family == "none"
+    for name in ("correct", "other"):
+        assert result.comparison.get(name).pvalue_adjusted == plain.get(name).pvalue_adjusted
+    # a shown coverage loss joins the family (Holm over 3 gating checks now)
+    b2 = b.copy()
+    b2.loc[(b2.dimension == "other") & (b2.item_id.isin([f"q{i:03d}" for i in range(100, 140)])), "value"] = np.nan
+    joined = gate(a, b2, margin=0.05)
+    assert joined.coverage.result.family == "holm" and joined.coverage.verdict is Verdict.BLOCK
+    cov = joined.coverage.result
+    assert cov.pvalue_adjusted == pytest.approx(3 * cov.pvalue)  # the smallest of 3 Holm p-values
+
+
+def test_an_item_gained_and_an_item_lost_on_an_untrusted_dimension_do_not_count() -> None:
+    base, cand = binary_pair(0, 0)
+    judged_b = np.full(N, 4.0)
+    judged_c = _with_missing(judged_b, 30)
+    a, b = runs(("correct", base, cand, {}), ("helpful", judged_b, judged_c, {"kind": "ordinal", "scale": (1, 5)}))
+    result = gate(a, b, untrusted=["helpful"], margin=0.05)
+    # coverage counts the gating family: the untrusted judge's holes are reported on its own row
+    assert result.coverage.verdict is Verdict.PASS
+    assert "30 of 300 items (10%) are unscored" in result.get("helpful").message
+
+
+def test_planted_verdicts_that_unscore_every_judged_answer_block() -> None:
+    # Reproduction (case 11): verdicts planted in all 72 judged answers make the judge's scores unscored
+    # (injection_suspected); main turned the shown BLOCK into NEEDS_REVIEW with "0 (72 unscored)".
+    rng = np.random.default_rng(5)
+    judged = rng.integers(3, 6, 72).astype(float)
+    planted = np.full(72, np.nan)
+    a, b = runs(("helpfulness", judged, planted, {"kind": "ordinal", "scale": (1.0, 5.0)}))
+    b["unscored_reason"] = "injection_suspected"
+    result = gate(a, b, margin=0.05)
+    assert result.verdict is Verdict.BLOCK and result.coverage.verdict is Verdict.BLOCK
+    dim = result.get("helpfulness")
+    assert dim.verdict is Verdict.NEEDS_REVIEW
+    assert "72 of 72 items (100%) are unscored (injection_suspected 72)" in dim.message
+
+
+def test_a_high_unscored_share_on_both_sides_stops_a_pass() -> None:
+    # The judge failed on the same 20% of items in both runs: coverage is unchanged, but the
+    # scored 80% cannot certify the dimension.
+    rng = np.random.default_rng(6)
+    values = rng.integers(3, 6, N).astype(float)
+    holes = _with_missing(values, 60)
+    a, b = runs(("helpfulness", holes, holes, {"kind": "ordinal", "scale": (1.0, 5.0)}))
+    a["unscored_reason"] = b["unscored_reason"] = np.where(np.isnan(holes), "grade_parse_failure", None)
+    result = gate(a, b, margin=0.05, n_resamples=1000)
+    assert result.coverage.verdict is Verdict.PASS
+    dim = result.get("helpfulness")
+    assert dim.verdict is Verdict.NEEDS_REVIEW
+    assert "60 of 300 items (20%) are unscored (grade_parse_failure 60)" in dim.message
+    # Items the dimension does not apply to (item-level reasons) are not holes.
+    a["unscored_reason"] = b["unscored_reason"] = np.where(np.isnan(holes), "no_expected", None)
+    assert gate(a, b, margin=0.05, n_resamples=1000).get("helpfulness").verdict is Verdict.PASS
+
+
+def test_cli_fifty_missing_outputs_on_the_demo_set_do_not_pass(tmp_path, capsys) -> None:
+    outputs = _recorded_outputs()
+    golden = REPO / "golden" / "support"
+    # Reproduction on the demo set: the candidate has no output for 50 of the 250 items (every fifth:
+    # half of them a failed request, half no line at all); the other 200 outputs are identical.
+    dropped = dict(outputs)
+    for i, item_id in enumerate(list(outputs)[::5]):
+        if i % 2:
+            dropped[item_id] = None
+        else:
+            del dropped[item_id]
+    a = _import_run(tmp_path, golden, "base", outputs)
+    b = _import_run(tmp_path, golden, "cand", dropped)
+    _score_triage(a, golden)
+    tb = _score_triage(b, golden)
+    lost = tb.loc[tb["value"].isna() & (tb["unscored_reason"] == "no_output"), "item_id"].nunique()
+    assert lost > 0
+    code = cli(
+        ["gate", "--baseline", str(a), "--candidate", str(b), "--margin", "0.06", "--junit", str(tmp_path / "g.xml")]
+    )
+    out = capsys.readouterr().out
+    assert code == EXIT_BLOCK  # main: PASS (exit 0), "(15 unscored)" only in the n column
+    assert "| coverage | yes (check) |" in out and f"{lost} of " in out
+    assert ET.parse(tmp_path / "g.xml").getroot().findall("testsuite/testcase")[-1].get("name") == "coverage"

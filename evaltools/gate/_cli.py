@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from evaltools.errors import EvaltoolsError, InputError, RunError
+from evaltools.errors import EvaltoolsError, InputError, RunError, VersionMismatchError
 from evaltools.gate._noise import aa_noise_floor
 from evaltools.gate._verdict import EXIT_ERROR, gate
 
@@ -24,6 +25,7 @@ _STRING_COLUMNS = {
     "unscored_reason": object,
     "failure": object,
     "detail": object,
+    "golden_version": object,
 }
 
 
@@ -54,9 +56,21 @@ def read_scores(path: str | Path) -> pd.DataFrame:
             path=file,
         )
     try:
-        return pd.read_json(file, lines=True, dtype=_STRING_COLUMNS)
+        table = pd.read_json(file, lines=True, dtype=_STRING_COLUMNS)
     except ValueError as exc:
         raise RunError(f"The score table is not valid JSON lines: {exc}", path=file) from exc
+    if "golden_version" not in table.columns or table["golden_version"].isna().all():
+        # A table written before scores carried the version: the run's manifest says which
+        # version the outputs answered (score_run refuses any other unless told to).
+        manifest = file.parent / "manifest.json"
+        if manifest.is_file():
+            try:
+                version = json.loads(manifest.read_text(encoding="utf-8")).get("golden_version")
+            except (ValueError, AttributeError):
+                version = None
+            if version:
+                table["golden_version"] = str(version)
+    return table
 
 
 def parse_shares(text: str) -> dict[str, float]:
@@ -82,6 +96,21 @@ def parse_shares(text: str) -> dict[str, float]:
                 f"Got {text!r} instead."
             ) from None
     return shares
+
+
+def _run_dir(path: str) -> str:
+    p = Path(path)
+    return str(p.parent if p.is_file() else p)
+
+
+def _golden_dir(path: str) -> str | None:
+    """``golden/<name>`` from the run's manifest, when it names its golden set."""
+    manifest = Path(_run_dir(path)) / "manifest.json"
+    try:
+        name = json.loads(manifest.read_text(encoding="utf-8")).get("golden_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return f"golden/{name}" if name else None
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -181,6 +210,15 @@ def gate_command(args: argparse.Namespace) -> int:
         else:
             result = gate(baseline, candidate, production_shares=shares, **common)
             markdown = result.to_markdown(args.report_url)
+    except VersionMismatchError as exc:
+        golden = _golden_dir(args.baseline) or "golden/<name>"
+        print(
+            f"evaltools gate: error: {exc}\nTo rescore both runs against one golden set:\n"
+            f"  evaltools score {_run_dir(args.baseline)} --golden {golden}\n"
+            f"  evaltools score {_run_dir(args.candidate)} --golden {golden}",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     except EvaltoolsError as exc:
         print(f"evaltools gate: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 from evaltools.errors import ConfigError
-from evaltools.stats._compare import compare_paired, pair_tables
+from evaltools.scorers import ITEM_LEVEL_REASONS
+from evaltools.stats._compare import cheap_collections, compare_paired, pair_tables
 from evaltools.stats._estimate import StratifiedEstimate, check_shares, stratified_mean
+from evaltools.stats._paired import analyze_cell
 from evaltools.stats._results import Comparison, PairedResult, PairedScores
 from evaltools.stats._validate import SeedLike, check_int, check_positive, check_probability, resolve_seed
 
@@ -108,6 +111,7 @@ def _decide_dimension(
     tolerance: float,
     margin: float,
     level: int,
+    unscored: Mapping[str, Holes] | None = None,
 ) -> DimensionVerdict:
     eff, lower = r.scaled(r.effect), r.scaled(r.ni_lower)
     interval = f"{level}% CI {pct(r.scaled(r.ci_low))} to {pct(r.scaled(r.ci_high))}"
@@ -117,8 +121,27 @@ def _decide_dimension(
     def verdict(v: Verdict, reasons: list[str]) -> DimensionVerdict:
         return DimensionVerdict(r.dimension, v, gating, trusted, r, tuple(reasons), certified)
 
+    holes = unscored.get(r.dimension) if unscored else None
+    n_holes = holes.n_unscored if holes is not None else r.n_unscored
+    n_applicable = r.n + n_holes
+    share = n_holes / n_applicable if n_applicable else 0.0
+    limit = margin if r.gating else tolerance
+    hole_reason = None
+    if n_holes and share > limit + 1e-12:
+        # Worst case: each unscored item could move the effect by the whole scale, so a share
+        # of unscored items above the margin leaves the dimension uncertifiable whatever the
+        # scored items say (and a judge that refuses to grade planted outputs cannot hide a drop).
+        hole_reason = (
+            f"{n_holes} of {n_applicable} items ({100 * share:.0f}%) are unscored"
+            f"{holes.describe() if holes is not None else ''}: more than the {100 * limit:g}% "
+            f"{'margin' if r.gating else 'tolerance'}, so it cannot pass (scored, they alone could move the "
+            "effect by more than that)"
+        )
+
     if not r.usable:
         reasons = [f"cannot be tested: {r.note}"]
+        if hole_reason:
+            reasons.append(hole_reason)
         if not trusted:
             reasons.append("its judge is not calibrated (untrusted)")
         return verdict(Verdict.NEEDS_REVIEW, reasons)
@@ -151,6 +174,8 @@ def _decide_dimension(
             for s in strata_rows
             if s.regressed
         )
+    if hole_reason:
+        review.append(hole_reason)
     if not trusted:
         review.append("its judge is not calibrated (untrusted): reported, but it cannot pass on its own")
     info = ["no discordant items: the variants agreed on every item"] if r.status == "no_discordant" else []
@@ -166,13 +191,206 @@ def _decide_dimension(
     return verdict(Verdict.PASS, [text, *info])
 
 
+@dataclass(frozen=True, slots=True)
+class Holes:
+    """Unscored pairs of one dimension, item-level "does not apply" pairs left out."""
+
+    n_unscored: int
+    """Pairs unscored on either side, except those unscored on both sides for an item-level reason."""
+    reasons: tuple[tuple[str, int], ...]
+    """Candidate-side (else baseline-side) unscored reasons and their counts, most frequent first."""
+
+    def describe(self) -> str:
+        """`` (injection_suspected 72, no_output 3)``, or "" when no reason is known."""
+        return f" ({', '.join(f'{k} {v}' for k, v in self.reasons)})" if self.reasons else ""
+
+
+UnscoredReasons = Mapping[tuple[str, str], str]
+"""(item_id, dimension) -> unscored reason, for the NaN rows of one score table."""
+
+
+def unscored_reasons(table: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """The unscored reason of every NaN row of a score table ("unscored" when it gives none)."""
+    values = pd.to_numeric(table["value"], errors="coerce")
+    nan = table[values.isna()]
+    if "unscored_reason" in nan.columns:
+        why = [str(v) if isinstance(v, str) and v else "unscored" for v in nan["unscored_reason"]]
+    else:
+        why = ["unscored"] * len(nan)
+    return dict(zip(zip(nan["item_id"].astype(str), nan["dimension"].astype(str), strict=True), why, strict=True))
+
+
+def _holes(p: PairedScores, base: UnscoredReasons, cand: UnscoredReasons) -> Holes:
+    counts: Counter[str] = Counter()
+    n = 0
+    for item, b, c in zip(p.item_ids, p.baseline, p.candidate, strict=True):
+        nb, nc = math.isnan(b), math.isnan(c)
+        if not (nb or nc):
+            continue
+        key = (str(item), p.dimension)
+        rb, rc = base.get(key, "unscored"), cand.get(key, "unscored")
+        if nb and nc and rb == rc and rb in ITEM_LEVEL_REASONS:
+            continue  # the dimension does not apply to this item, in either run
+        n += 1
+        counts[rc if nc else rb] += 1
+    return Holes(n, tuple(counts.most_common()))
+
+
+COVERAGE = "coverage"
+"""Name of the gate's coverage row."""
+
+
+def _coverage_pairs(comparison: Comparison) -> tuple[PairedScores, list[PairedScores], dict[str, str]]:
+    """Per item, 1 when the side scored every gating dimension that either side scored."""
+    family = [p for p in comparison.paired if p.gating] or list(comparison.paired)
+    lost: dict[str, bool] = {}
+    gained: dict[str, bool] = {}
+    for p in family:
+        sb, sc = ~np.isnan(p.baseline), ~np.isnan(p.candidate)
+        for item, b, c in zip(p.item_ids, sb, sc, strict=True):
+            if not (b or c):
+                continue
+            key = str(item)
+            lost[key] = lost.get(key, False) or bool(b and not c)
+            gained[key] = gained.get(key, False) or bool(c and not b)
+    ids = list(lost)
+    names = {p.dimension for p in comparison.paired}
+    name = COVERAGE if COVERAGE not in names else f"{COVERAGE} (gate check)"
+    pairs = PairedScores(
+        dimension=name,
+        kind="binary",
+        scale_min=0.0,
+        scale_max=1.0,
+        gating=True,
+        item_ids=np.array(ids, dtype=object),
+        baseline=np.array([0.0 if gained[i] else 1.0 for i in ids]),
+        candidate=np.array([0.0 if lost[i] else 1.0 for i in ids]),
+        strata=None,
+        groups=None,
+    )
+    return pairs, family, {i: "lost" for i in ids if lost[i] and not gained[i]}
+
+
+def coverage_check(
+    comparison: Comparison, candidate_reasons: UnscoredReasons | None = None
+) -> tuple[DimensionVerdict, Comparison]:
+    """The gate's coverage check: items scored in the baseline but not in the candidate.
+
+    An item is *covered* by a run when it is scored on every gating dimension
+    that either run scored it on; a missing output, a failed request or an
+    item the judge could not grade uncovers it. The check is a paired binary
+    comparison of coverage, tested with the exact McNemar test on the
+    discordant items (lost vs gained). It gates like a dimension:
+
+    * PASS only when the candidate lost no item;
+    * BLOCK when the loss is shown: the coverage p-value joins the Holm
+      family of the gating dimensions and is significant with fewer items
+      covered. It joins only when its exact test can reach significance
+      there (at least ``log2(2 (m + 1) / alpha)`` discordant items for ``m``
+      gating dimensions: Tarone's screening of discrete tests, 1990), so a
+      gate with no coverage change keeps its full power;
+    * NEEDS_REVIEW otherwise (some items lost, the loss not shown).
+
+    Args:
+        comparison: the comparison of the score dimensions.
+        candidate_reasons: the candidate's unscored reasons, to say why items were lost.
+
+    Returns:
+        The coverage verdict and the comparison with Holm-adjusted p-values
+        recomputed when the coverage test joined the family.
+    """
+    pairs, family, lost_ids = _coverage_pairs(comparison)
+    alpha = comparison.alpha
+    cell = analyze_cell(
+        pairs.baseline,
+        pairs.candidate,
+        dimension=pairs.dimension,
+        stratum=None,
+        kind="binary",
+        scale_min=0.0,
+        scale_max=1.0,
+        gating=False,
+        groups=None,
+        alpha=alpha,
+        simultaneous_alpha=None,
+        tolerance=comparison.tolerance,
+        n_resamples=comparison.n_resamples,
+        rng=np.random.default_rng(comparison.seed),
+        min_items=comparison.min_items,
+    )
+    holm = [i for i, r in enumerate(comparison.results) if r.family == "holm"]
+    k = cell.n_worse + cell.n_better
+    joins = k > 0 and math.isfinite(cell.pvalue) and min(1.0, 2 * 0.5**k) <= alpha / (len(holm) + 1)
+    results = list(comparison.results)
+    if joins:
+        from statsmodels.stats.multitest import multipletests
+
+        pvals = np.array([results[i].pvalue for i in holm] + [cell.pvalue])
+        with cheap_collections():
+            reject, adjusted, _, _ = multipletests(pvals, alpha=alpha, method="holm")
+        for j, i in enumerate(holm):
+            results[i] = dataclasses.replace(
+                results[i], pvalue_adjusted=float(adjusted[j]), significant=bool(reject[j])
+            )
+        cell = dataclasses.replace(
+            cell, gating=True, family="holm", pvalue_adjusted=float(adjusted[-1]), significant=bool(reject[-1])
+        )
+        comparison = dataclasses.replace(comparison, results=tuple(results))
+    why: Counter[str] = Counter()
+    if candidate_reasons is not None:
+        for item in lost_ids:
+            found = [candidate_reasons.get((item, p.dimension)) for p in family]
+            why[next((f for f in found if f), "unscored")] += 1
+    because = f" ({', '.join(f'{r} {c}' for r, c in why.most_common())})" if why else ""
+    level = round(100 * (1 - alpha))
+    dims = ", ".join(p.dimension for p in family)
+    lost, gained, n = cell.n_worse, cell.n_better, cell.n
+    interval = f"{level}% CI {pct(cell.ci_low)} to {pct(cell.ci_high)}"
+    if lost == 0:
+        extra = f"; {gained} more scored in the candidate" if gained else ""
+        verdict, reasons = (
+            Verdict.PASS,
+            [f"every item scored in the baseline is scored in the candidate ({n} items on {dims}){extra}"],
+        )
+    elif cell.regressed:
+        verdict, reasons = (
+            Verdict.BLOCK,
+            [
+                f"coverage loss shown: {lost} of {n} items scored in the baseline are missing or unscored in the "
+                f"candidate{because}, {gained} the other way; coverage {pct(cell.effect)} ({interval}), exact "
+                f"McNemar Holm-adjusted p {_pvalue(cell.pvalue_adjusted)}"
+            ],
+        )
+    else:
+        shown = (
+            f"exact McNemar p {_pvalue(cell.pvalue)}"
+            if joins
+            else f"{k} discordant item(s) are too few for the exact test to reach significance"
+        )
+        verdict, reasons = (
+            Verdict.NEEDS_REVIEW,
+            [
+                f"{lost} of {n} items scored in the baseline are missing or unscored in the candidate{because}, "
+                f"{gained} the other way: a candidate that loses items cannot pass; the loss is not shown ({shown})"
+            ],
+        )
+    row = DimensionVerdict(pairs.dimension, verdict, True, True, cell, tuple(reasons), math.nan)
+    return row, comparison
+
+
 def decide(
     comparison: Comparison,
     *,
     configured_gating: Mapping[str, bool],
     untrusted: frozenset[str],
+    coverage: DimensionVerdict | None = None,
+    unscored: Mapping[str, Holes] | None = None,
 ) -> tuple[Verdict, tuple[DimensionVerdict, ...], str]:
-    """Apply the gate rule to a comparison (see the package docstring)."""
+    """Apply the gate rule to a comparison (see the package docstring).
+
+    ``coverage`` (from :func:`coverage_check`) takes part in the overall
+    verdict; ``unscored`` gives each dimension's unscored pairs and reasons.
+    """
     level = round(100 * (1 - comparison.alpha))
     dims = []
     for r in comparison.overall:
@@ -186,23 +404,27 @@ def decide(
                 tolerance=comparison.tolerance,
                 margin=comparison.margin,
                 level=level,
+                unscored=unscored,
             )
         )
-    worst = max((d.verdict for d in dims), key=lambda v: v.severity, default=Verdict.NEEDS_REVIEW)
+    checks = [*dims, coverage] if coverage is not None else dims
+    worst = max((d.verdict for d in checks), key=lambda v: v.severity, default=Verdict.NEEDS_REVIEW)
     trusted_gating = [d for d in dims if d.gating and d.trusted]
     if worst is Verdict.BLOCK:
-        blocked = ", ".join(d.dimension for d in dims if d.verdict is Verdict.BLOCK)
+        blocked = ", ".join(d.dimension for d in checks if d.verdict is Verdict.BLOCK)
         summary = f"BLOCK: a regression is shown on {blocked}"
     elif not trusted_gating:
         worst = Verdict.NEEDS_REVIEW
         summary = "NEEDS_REVIEW: no trusted gating dimension, so nothing certifies this change"
     elif worst is Verdict.NEEDS_REVIEW:
-        names = [d.dimension for d in dims if d.verdict is Verdict.NEEDS_REVIEW]
-        summary = f"NEEDS_REVIEW: {len(names)} of {len(dims)} dimensions need a human look ({', '.join(names)})"
+        names = [d.dimension for d in checks if d.verdict is Verdict.NEEDS_REVIEW]
+        what = "dimensions" if coverage is None else "checks"
+        summary = f"NEEDS_REVIEW: {len(names)} of {len(checks)} {what} need a human look ({', '.join(names)})"
     else:
         summary = (
-            f"PASS: every gating dimension is non-inferior within {100 * comparison.margin:g}% of its scale "
-            "and no dimension dropped by the tolerance"
+            f"PASS: every gating dimension is non-inferior within {100 * comparison.margin:g}% of its scale, "
+            "no dimension dropped by the tolerance"
+            + (" and every item scored in the baseline is scored in the candidate" if coverage is not None else "")
         )
     return worst, tuple(dims), summary
 
@@ -283,6 +505,14 @@ class GateResult:
     """Post-stratified numbers when production shares were given."""
     production_shares: tuple[tuple[str, float], ...] | None = None
     """The production shares used."""
+    coverage: DimensionVerdict | None = None
+    """The coverage check (items scored in the baseline but not in the candidate), gated
+    like a dimension; None for results built without it (the A/A simulations)."""
+
+    @property
+    def checks(self) -> tuple[DimensionVerdict, ...]:
+        """The dimensions, then the coverage check: every row of the gate's table."""
+        return self.dimensions + ((self.coverage,) if self.coverage is not None else ())
 
     @property
     def exit_code(self) -> int:
@@ -313,13 +543,14 @@ class GateResult:
         )
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per dimension: verdict, effect and bounds as shares of the scale, reasons."""
+        """One row per dimension, then the coverage row: verdict, effect and bounds as shares of the scale, reasons."""
         rows = []
-        for d in self.dimensions:
+        for d in self.checks:
             r = d.result
             rows.append(
                 {
                     "dimension": d.dimension,
+                    "check": "coverage" if d is self.coverage else "dimension",
                     "verdict": d.verdict.value,
                     "gating": d.gating,
                     "trusted": d.trusted,
@@ -396,15 +627,22 @@ def build_result(
     configured: Mapping[str, bool],
     untrusted: frozenset[str],
     production_shares: Mapping[str, float] | None,
+    *,
+    baseline_reasons: UnscoredReasons | None = None,
+    candidate_reasons: UnscoredReasons | None = None,
 ) -> GateResult:
-    """Decide and wrap a comparison into a :class:`GateResult`."""
-    verdict, dims, summary = decide(comparison, configured_gating=configured, untrusted=untrusted)
+    """Check coverage, decide and wrap a comparison into a :class:`GateResult`."""
+    coverage, comparison = coverage_check(comparison, candidate_reasons)
+    holes = {p.dimension: _holes(p, baseline_reasons or {}, candidate_reasons or {}) for p in comparison.paired}
+    verdict, dims, summary = decide(
+        comparison, configured_gating=configured, untrusted=untrusted, coverage=coverage, unscored=holes
+    )
     production = shares = None
     if production_shares is not None:
         checked = check_shares(production_shares, "gate")
         production = production_estimates(comparison, checked)
         shares = tuple(checked.items())
-    return GateResult(verdict, summary, dims, comparison, untrusted, production, shares)
+    return GateResult(verdict, summary, dims, comparison, untrusted, production, shares, coverage)
 
 
 def gate(
@@ -505,4 +743,11 @@ def gate(
         seed=seed,
         min_items=min_items,
     )
-    return build_result(comparison, configured, untrusted_set, production_shares)
+    return build_result(
+        comparison,
+        configured,
+        untrusted_set,
+        production_shares,
+        baseline_reasons=unscored_reasons(baseline_scores),
+        candidate_reasons=unscored_reasons(candidate_scores),
+    )

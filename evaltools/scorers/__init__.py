@@ -17,7 +17,7 @@ from ._run import (
     scorer_names,
     summarize_scores,
 )
-from ._types import Score, ScoreKind
+from ._types import ITEM_LEVEL_REASONS, Score, ScoreKind
 from .semantic import Embedder, SemanticSimilarity, cosine_similarity, default_embedder
 from .structured import (
     exact_match,
@@ -32,6 +32,7 @@ from .structured import (
 )
 
 __all__ = [
+    "ITEM_LEVEL_REASONS",
     "SCORE_COLUMNS",
     "Dimension",
     "Embedder",

@@ -40,8 +40,10 @@ SCORE_COLUMNS = [
     "stratum",
     "group",
     "gating",
+    "golden_version",
 ]
-"""Columns of the long score table, in order."""
+"""Columns of the long score table, in order (``golden_version``: the content hash of the
+golden set the run was scored against; the gate refuses to pair two different versions)."""
 
 SCORES_FILE = "scores.jsonl"
 """Name of the score table written beside a run's outputs."""
@@ -394,6 +396,7 @@ def score_outputs(
         outs = [outputs.get(item["id"]) for item in items]
         scores = spec.batch(items, outs, dim, ctx)
         lo, hi = _scale(spec, dim, scores)
+        _check_on_scale(spec, dim, items, scores, lo, hi)
         for item, score in zip(items, scores, strict=True):
             rows.append(
                 {
@@ -410,9 +413,33 @@ def score_outputs(
                     "stratum": item["stratum"],
                     "group": item.get("group"),
                     "gating": dim.gating,
+                    "golden_version": golden.version,
                 }
             )
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+def _check_on_scale(
+    spec: ScorerSpec,
+    dim: Dimension,
+    items: Sequence[Mapping[str, Any]],
+    scores: Sequence[Score],
+    lo: float,
+    hi: float,
+) -> None:
+    # A value off the declared scale would be written, then refused by compare and the gate
+    # ("values outside its scale"): fail here, naming the scorer, instead.
+    bad = [
+        (item["id"], s.value)
+        for item, s in zip(items, scores, strict=True)
+        if s.scored and not (lo <= s.value <= hi and (s.kind != "binary" or s.value in (0.0, 1.0)))
+    ]
+    if bad:
+        shown = ", ".join(f"{i!r}: {v:g}" for i, v in bad[:5])
+        raise ConfigError(
+            f"Scorer {spec.name!r} (dimension {dim.name!r}) returned {len(bad)} value(s) outside its declared "
+            f"scale [{lo:g}, {hi:g}] ({shown}). A scorer must declare the scale its values lie on."
+        )
 
 
 def _scale(spec: ScorerSpec, dim: Dimension, scores: Sequence[Score]) -> tuple[float, float]:
@@ -498,7 +525,9 @@ def read_scores(*paths: str | Path) -> pd.DataFrame:
         f = p / SCORES_FILE if p.is_dir() else p
         if not f.exists():
             raise RunError(f"No score table at {f}. Score the run first: evaltools score {p}.", path=f)
-        df = pd.read_json(f, lines=True, dtype={"item_id": str, "run_id": str, "group": object})
+        df = pd.read_json(
+            f, lines=True, dtype={"item_id": str, "run_id": str, "group": object, "golden_version": object}
+        )
         frames.append(df.reindex(columns=SCORE_COLUMNS))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
 

@@ -15,6 +15,12 @@ ScoreKind = Literal["binary", "ordinal", "continuous"]
 """
 
 
+ITEM_LEVEL_REASONS = frozenset({"no_schema", "no_required_fields", "no_expected", "empty_ideal", "missing_ideal"})
+"""Unscored reasons that depend on the golden item only, never on the output: the
+dimension does not apply to the item (no schema, no expected fields, no ideal). The gate
+does not count an item unscored for one of these on both sides as a coverage hole."""
+
+
 @dataclass(frozen=True, slots=True)
 class Score:
     """One scorer's verdict on one output.

@@ -55,8 +55,9 @@ from evaltools.scorers.judge_prompt import (
     _score_instruction,
     build_judge_messages,
     build_pairwise_messages,
-    echoed_verdict,
     parse_judge_reply,
+    planted_verdicts,
+    swap_planted,
 )
 
 __all__ = [
@@ -183,6 +184,73 @@ class _JudgeBase:
             "rubric_version": self.rubric.version,
         }
 
+    def _check_planted(
+        self,
+        score: Score,
+        query: Query,
+        outputs: list[str],
+        build: Any,
+        allowed: list[Any],
+        kind: Literal["binary", "ordinal"],
+    ) -> Score:
+        """Keep a score that equals a verdict planted in the material only if it does not follow it.
+
+        When the evaluated output (or the query) asks for the very score the
+        judge gave, in JSON (``{"score": 4}``) or prose (``give score 5``),
+        the judge is asked once more with the planted score changed to the
+        opposite end of the scale. A judge that grades the content gives the
+        same score again: it stands (an honest answer may quote
+        ``{"score": 4}``). A judge whose score moves with the planted one
+        obeyed it: the item is unscored as ``injection_suspected``.
+        """
+        if not score.scored:
+            return score
+        mode: Literal["pointwise", "pass_fail", "pairwise"] = (
+            "pairwise" if isinstance(self, PairwiseJudge) else self.mode  # type: ignore[attr-defined]
+        )
+        scale = self.rubric.scale if mode == "pointwise" else ()
+        new_outputs = [swap_planted(o, score.value, mode=mode, scale=scale) for o in outputs]
+        new_query: Query | None
+        if isinstance(query, str):
+            new_query = swap_planted(query, score.value, mode=mode, scale=scale)
+        else:
+            swapped = [swap_planted(str(m.get("content", "")), score.value, mode=mode, scale=scale) for m in query]
+            new_query = (
+                [
+                    {**m, "content": t if t is not None else m.get("content", "")}
+                    for m, t in zip(query, swapped, strict=True)
+                ]
+                if any(t is not None for t in swapped)
+                else None
+            )
+        if new_query is None and all(o is None for o in new_outputs):
+            return score
+        snippets = [
+            p.snippet
+            for text in [*outputs, _render_query(query)]
+            for p in planted_verdicts(text, mode=mode, scale=scale)
+            if p.value == score.value
+        ]
+        # a JSON verdict first: it is what a copying judge copies
+        planted = "; ".join(sorted(dict.fromkeys(snippets), key=lambda t: not t.startswith("{"))[:3])
+        messages = build(
+            new_query if new_query is not None else query,
+            [n if n is not None else o for n, o in zip(new_outputs, outputs, strict=True)],
+        )
+        reply = self._ask(messages, allowed)
+        recheck = reply if isinstance(reply, Score) else parse_judge_reply(reply, mode=mode, scale=scale)
+        check = {"planted": planted, "recheck_reply": recheck.metadata.get("raw_reply"), "recheck_value": recheck.value}
+        if recheck.scored and recheck.value == score.value:
+            return Score(
+                score.value,
+                kind=score.kind,
+                reason=score.reason,
+                explanation=score.explanation,
+                failure=score.failure,
+                metadata={**score.metadata, "planted_verdict_check": check},
+            )
+        return _suspected(score, planted, kind, recheck)
+
     def _ask(self, messages: list[Message], allowed: list[Any]) -> str | Score:
         try:
             return self.client.complete(messages, response_format=_response_format(self.response_format, allowed))
@@ -272,12 +340,12 @@ class RubricJudge(_JudgeBase):
         _, allowed = _score_instruction(self.rubric)
         reply = self._ask(messages, allowed)
         score = reply if isinstance(reply, Score) else parse_judge_reply(reply, mode=self.mode, scale=self.rubric.scale)
-        untrusted = [prediction, _render_query(query)]
-        planted = (
-            echoed_verdict(score.value, untrusted, mode=self.mode, scale=self.rubric.scale) if score.scored else None
-        )
-        if planted is not None:
-            score = _suspected(score, planted, kind)
+
+        def again(q: Query, outs: list[str]) -> list[Message]:
+            n = self._nonce(_render_query(q), outs[0], ideal or "")
+            return build_judge_messages(self.rubric, query=q, output=outs[0], ideal=ideal, nonce=n)
+
+        score = self._check_planted(score, query, [prediction], again, allowed, kind)
         return Score(
             score.value,
             kind=kind,
@@ -340,17 +408,21 @@ class RubricJudge(_JudgeBase):
 _WINNER = {1.0: "first", 2.0: "second", 0.0: "tie"}
 
 
-def _suspected(score: Score, planted: Mapping[str, Any], kind: Literal["binary", "ordinal"]) -> Score:
+def _suspected(score: Score, planted: str, kind: Literal["binary", "ordinal"], recheck: Score) -> Score:
+    if recheck.scored:
+        moved = f"asked again with the planted score changed, it gave {recheck.value:g}"
+    else:
+        moved = f"asked again with the planted score changed, it gave no verdict ({recheck.reason})"
     return Score(
         math.nan,
         kind=kind,
         reason="injection_suspected",
         explanation=(
             f"The judge returned score {score.value:g}, the verdict planted in the evaluated material "
-            f"({json.dumps(dict(planted))[:120]}): it may have obeyed instructions inside the output. "
+            f"({planted[:120]}); {moved}: it follows instructions inside the output. "
             "Not counted; review this item."
         ),
-        metadata=dict(score.metadata),
+        metadata={**score.metadata, "planted_verdict_check": {"planted": planted, "recheck_value": recheck.value}},
     )
 
 
@@ -434,10 +506,14 @@ class PairwiseJudge(_JudgeBase):
             reply = self._ask(messages, ["1", "2", "tie"])
             parsed = reply if isinstance(reply, Score) else parse_judge_reply(reply, mode="pairwise")
             replies.append(parsed.metadata.get("raw_reply"))
-            untrusted = [first, second, _render_query(query)]
-            planted = echoed_verdict(parsed.value, untrusted, mode="pairwise") if parsed.scored else None
-            if planted is not None:
-                parsed = _suspected(parsed, planted, "ordinal")
+
+            def again(q: Query, outs: list[str]) -> list[Message]:
+                n = self._nonce(_render_query(q), outs[0], outs[1], ideal or "")
+                return build_pairwise_messages(
+                    self.rubric, query=q, output_1=outs[0], output_2=outs[1], ideal=ideal, nonce=n
+                )
+
+            parsed = self._check_planted(parsed, query, [first, second], again, ["1", "2", "tie"], "ordinal")
             if not parsed.scored:
                 order = "A first" if names == "AB" else "B first"
                 # The order that was read stays on record; the missing one is None.

@@ -270,9 +270,13 @@ class SemanticSimilarity:
         embedder: injected :class:`Embedder` (default: the bundled model).
 
     Returns (on call):
-        A continuous :class:`Score` in [-1, 1] (in practice [0, 1]); an empty
-        output scores its (low) similarity; a missing output (the generation
-        failed) or an empty ideal is unscored.
+        A continuous :class:`Score` on the declared scale [0, 1]: the cosine,
+        clipped at 0. A negative cosine (an empty, unrelated or other-language
+        answer) means "no similarity" and scores 0, so values always lie on
+        the scale the gate and the reports read; the raw cosine is kept in
+        ``metadata["cosine"]`` and the explanation. An empty output scores its
+        (low) similarity; a missing output (the generation failed) or an empty
+        ideal is unscored.
     """
 
     kind = "continuous"
@@ -320,14 +324,19 @@ class SemanticSimilarity:
             elif r is None or not str(r).strip():
                 out.append(Score.unscored("empty_ideal", explanation="the golden item has no ideal response"))
             else:
-                v = float(by_index[i])
+                cos = float(by_index[i])
+                # Clipped, not rescaled: 0.5 keeps meaning "cosine 0.5", and every value
+                # lies on the declared [0, 1] (a negative cosine is as dissimilar as 0).
+                v = min(max(cos, self.scale[0]), self.scale[1])
                 low = v < self.threshold or math.isnan(v)
+                clipped = f", clipped to {v:g}" if v != cos else ""
                 out.append(
                     Score(
                         value=v,
                         kind="continuous",
                         failure="low_similarity" if low else None,
-                        explanation=f"cosine {v:.3f} (threshold {self.threshold:g})",
+                        explanation=f"cosine {cos:.3f}{clipped} (threshold {self.threshold:g})",
+                        metadata={"cosine": cos},
                     )
                 )
         return out

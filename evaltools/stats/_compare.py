@@ -13,7 +13,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from statsmodels.stats.multitest import multipletests
 
-from evaltools.errors import ConfigError, InputError
+from evaltools.errors import ConfigError, InputError, VersionMismatchError
 from evaltools.stats._paired import analyze_cell
 from evaltools.stats._results import Comparison, Family, PairedResult, PairedScores
 from evaltools.stats._validate import SeedLike, check_int, check_positive, check_probability, resolve_seed
@@ -105,6 +105,45 @@ def _check_table(table: object, name: str, func: str) -> pd.DataFrame:
     return df
 
 
+def golden_version_of(table: pd.DataFrame, name: str) -> str | None:
+    """The golden set version a score table was scored against, or None when it does not say.
+
+    Raises:
+        InputError: the table mixes several versions.
+    """
+    if "golden_version" not in table.columns:
+        return None
+    versions = sorted(set(table["golden_version"].dropna().astype(str)))
+    if len(versions) > 1:
+        raise InputError(
+            f"The {name} table mixes rows scored against golden set versions {versions}; rescore the run "
+            "against one golden set.",
+            field="golden_version",
+        )
+    return versions[0] if versions else None
+
+
+def check_golden_versions(base: pd.DataFrame, cand: pd.DataFrame, func: str) -> None:
+    """Refuse two score tables scored against different versions of the golden set.
+
+    The same outputs scored against an edited set (say, 30 changed
+    ``expected`` fields) differ for reasons that have nothing to do with the
+    variants, so a paired test on them would read a golden-set edit as a
+    regression.
+
+    Raises:
+        VersionMismatchError: both tables name a version and they differ.
+    """
+    vb, vc = golden_version_of(base, "baseline"), golden_version_of(cand, "candidate")
+    if vb is not None and vc is not None and vb != vc:
+        raise VersionMismatchError(
+            f"{func}: the baseline was scored against golden set version {vb!r} and the candidate against "
+            f"version {vc!r}, so their scores are not comparable. Rescore both runs against the same golden "
+            f"set (`evaltools score <run> --golden <golden set>`, or score_run in Python), then run {func} again.",
+            field="golden_version",
+        )
+
+
 def _check_pairs(base: pd.DataFrame, cand: pd.DataFrame) -> None:
     dims_b, dims_c = list(dict.fromkeys(base["dimension"])), list(dict.fromkeys(cand["dimension"]))
     only_b = [d for d in dims_b if d not in set(dims_c)]
@@ -178,6 +217,7 @@ def pair_tables(
     """Validate two score tables and pair them by (item_id, dimension)."""
     base = _check_table(baseline_scores, "baseline", func)
     cand = _check_table(candidate_scores, "candidate", func)
+    check_golden_versions(base, cand, func)
     _check_pairs(base, cand)
     dims = list(dict.fromkeys(base["dimension"]))
     gate_map = _gating_map(base, gating, dims, func)
