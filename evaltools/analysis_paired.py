@@ -341,7 +341,8 @@ def effects_table(comparisons: Sequence[Comparison | GateResult]) -> pd.DataFram
         f = comp.to_frame()
         f.insert(0, "candidate", comp.candidate_run)
         f.insert(0, "baseline", comp.baseline_run)
-        verdicts = {d.dimension: d.verdict.value for d in getattr(obj, "dimensions", ())}
+        gated = obj.dimensions if hasattr(obj, "comparison") else ()  # a GateResult; a Comparison has none
+        verdicts = {d.dimension: d.verdict.value for d in gated}
         f["verdict"] = [verdicts.get(d) if pd.isna(st) else None for d, st in zip(f["dimension"], f["stratum"],
                                                                                  strict=True)]  # fmt: skip
         frames.append(f)

@@ -395,7 +395,7 @@ def forest_figure(
         part = part.assign(row=["overall" if s == "(all)" else _esc(s) for s in part["stratum"]])
         bounds = np.abs(part[["effect_scaled", "ci_low_scaled", "ci_high_scaled"]].to_numpy(dtype=float))
         reach = float(np.nanmax(bounds)) if np.isfinite(bounds).any() else 0.0
-        half = min(1.0, max(3 * tol, 0.05, 1.15 * reach))
+        half = min(1.1, max(3 * tol, 0.05, 1.15 * reach))
         for cand, g in part.groupby("candidate", sort=False):
             eff = g["effect_scaled"].to_numpy(dtype=float)
             lo, hi = g["ci_low_scaled"].to_numpy(dtype=float), g["ci_high_scaled"].to_numpy(dtype=float)
@@ -417,7 +417,7 @@ def forest_figure(
                         "line": {"color": colours, "width": 2}, "symbol": symbols[cand]},
                 error_x={"type": "data", "symmetric": False, "array": np.nan_to_num(hi - eff),
                          "arrayminus": np.nan_to_num(eff - lo), "color": "#666666", "thickness": 1.5, "width": 4},
-                hovertext=hover, hoverinfo="text",
+                hovertext=hover, hoverinfo="text", meta=str(dim),
             ), row=k, col=1)  # fmt: skip
             shown_legend.add(name)
         fig.add_vline(x=0, line={"color": "#333", "width": 1}, row=k, col=1)

@@ -553,7 +553,8 @@ def comparison_headline(
     verdict = worst.verdict.value
     base = gates[0].comparison.baseline_run
     if len(gates) == 1:
-        title = f"{gates[0].comparison.candidate_run} vs {base}: {gates[0].summary}"
+        summary = gates[0].summary.removeprefix(f"{gates[0].verdict.value}: ")
+        title = f"{gates[0].comparison.candidate_run} vs {base}: {summary}"
     else:
         counts = ", ".join(f"{g.comparison.candidate_run} {g.verdict.value}" for g in gates)
         title = f"{len(gates)} candidates vs {base}: {counts}."
@@ -567,19 +568,25 @@ def comparison_headline(
             ci = (f" [{_pct(r.scaled(r.ci_low))}, {_pct(r.scaled(r.ci_high))}]"
                   if not _missing(r.ci_low) and math.isfinite(r.ci_low) else "")  # fmt: skip
             prefix = f"{cand} · " if len(gates) > 1 else ""
-            points.append(f"{prefix}{d.dimension}: {d.verdict.value.replace('_', ' ')}, effect "
-                          f"{_pct(r.scaled(r.effect))}{ci} of the scale, n={r.n}: {'; '.join(d.reasons)}")  # fmt: skip
+            reason = d.reasons[0] if d.reasons else ""
+            text = (f"{prefix}{d.dimension}: {d.verdict.value.replace('_', ' ')}, effect "
+                    f"{_pct(r.scaled(r.effect))}{ci} of the scale, n={r.n}: {reason}")  # fmt: skip
+            if not d.trusted:  # an untrusted judge: the calibration report says why
+                text += "; the judge is not trusted on this dimension (see the calibration report)"
+                points.append((text, calibration_href))
+                untrusted[d.dimension] = None
+            else:
+                points.append(text)
         ok = [d.dimension for d in g.dimensions if d.verdict.value == "PASS"]
         if ok:
             prefix = f"{cand}: " if len(gates) > 1 else ""
             points.append(f"{prefix}{len(ok)} dimension(s) pass: {', '.join(ok)}.")
         for d in g.dimensions:
-            if not d.trusted:
+            if not d.trusted and d.dimension not in untrusted:
                 untrusted[d.dimension] = None
+                points.append((f"{d.dimension}: the judge is not trusted on this dimension (it cannot PASS); see "
+                               "the calibration report", calibration_href))  # fmt: skip
     points = points[:max_points]
-    for dim in untrusted:
-        points.append((f"{dim}: the judge is not trusted on this dimension (it cannot PASS); see the calibration "
-                       "report", calibration_href))  # fmt: skip
     look = [("Gate verdict", "#Gate-verdict"), ("Paired effects", "#Paired-effects"),
             ("Item drilldown", "#Item-drilldown")]  # fmt: skip
     first = worst.comparison.worst_items(1)
@@ -595,12 +602,14 @@ def comparison_headline(
     return Headline(verdict, tone, title, tuple(points), tuple(look), facts)
 
 
-def eval_headline(headline: pd.DataFrame, unscored: pd.DataFrame | None = None) -> Headline:
+def eval_headline(headline: pd.DataFrame, unscored: pd.DataFrame | None = None, *,
+                  n_items: int | None = None) -> Headline:  # fmt: skip
     """The eval report's card: per run, the weakest dimension with its interval and n, and unscored items.
 
     Args:
         headline: :func:`evaltools.analysis.headline_scores`.
         unscored: :func:`evaltools.analysis.unscored_summary` (optional).
+        n_items: items in the golden set (default: the largest ``n`` of a dimension).
 
     Returns:
         A :class:`Headline`: ``info`` tone (an eval is a measurement, not a
@@ -637,7 +646,8 @@ def eval_headline(headline: pd.DataFrame, unscored: pd.DataFrame | None = None) 
              f"{len(runs)} run(s) scored on {headline['dimension'].nunique()} dimensions.")  # fmt: skip
     look = (("Headline scores", "#Headline-scores"), ("Failures by kind", "#Failures-by-kind"),
             ("Worst items", "#Worst-items-per-dimension"), ("Unscored items", "#Unscored-items-and-why"))  # fmt: skip
-    facts = (("runs", str(len(runs))), ("items", str(int(headline.groupby("run_id")["n"].max().max()))),
+    items = n_items if n_items is not None else int(headline.groupby("run_id")["n"].max().max())
+    facts = (("runs", str(len(runs))), ("items", str(items)),
              ("dimensions", str(headline["dimension"].nunique())),
              ("missing scores", f"{100 * share:.1f}%"))  # fmt: skip
     return Headline(f"{len(runs)} RUN(S) SCORED", tone, title, tuple(points), look, facts)
@@ -684,7 +694,8 @@ def monitoring_headline(result: Any, *, synthetic: bool = False, max_points: int
     Args:
         result: a :class:`~evaltools.monitor.MonitorResult`.
         synthetic: the logs are the SYNTHETIC demo logs (said in the card).
-        max_points: at most this many episodes are listed.
+        max_points: at most this many metrics are listed (one line per
+            metric: its episodes' span and count, the largest one's explanation).
 
     Returns:
         A :class:`Headline`: ``bad`` when an episode reaches the latest
@@ -706,11 +717,18 @@ def monitoring_headline(result: Any, *, synthetic: bool = False, max_points: int
         title = (f"{len(episodes)} alert episode(s) on {metrics} over {span}"
                  + ("; one is still open in the latest window." if open_now else "; none is open now."))  # fmt: skip
     points: list[Point] = []
-    for _, ep in episodes.sort_values("start", ascending=False).head(max_points).iterrows():
-        points.append(f"{ep['metric']}, {format_value(ep['start'])} to {format_value(ep['end'])} "
-                      f"({int(ep['n_alerts'])} alert(s)): {ep['explanation']}")  # fmt: skip
-    if len(episodes) > max_points:
-        points.append(f"... and {len(episodes) - max_points} earlier episode(s) in the table below.")
+    # One line per metric, latest first: a drift that alerts on and off for days is one thing to look at.
+    by_metric = []
+    for metric, g in episodes.groupby("metric", sort=False):
+        main = g.loc[g["n_alerts"].astype(int).idxmax()]
+        by_metric.append((g["end"].max(), metric, g, main))
+    by_metric.sort(key=lambda t: t[0], reverse=True)
+    for _, metric, g, main in by_metric[:max_points]:
+        span = f"{format_value(g['start'].min())} to {format_value(g['end'].max())}"
+        count = f"{len(g)} episodes, " if len(g) > 1 else ""
+        points.append(f"{metric}, {span} ({count}{int(g['n_alerts'].sum())} alert(s)): {main['explanation']}")
+    if len(by_metric) > max_points:
+        points.append(f"... and {len(by_metric) - max_points} more metric(s) in the episodes table below.")
     excluded = result.quality.n_rows_read - result.quality.n_rows_used
     points.append(f"Data: {int(f['gap'].sum())} empty window(s), {int(f['low_n'].sum())} low-traffic window(s), "
                   f"{excluded} row(s) excluded while loading.")  # fmt: skip

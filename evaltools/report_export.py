@@ -143,6 +143,7 @@ body.jp-Notebook { max-width: 1240px; margin: 0 auto; padding: 0 16px 48px; }
 .et-header details { font-size: 0.85em; color: #444; margin-top: 4px; }
 .et-headline { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
 .et-headline li { margin: 2px 0; }
+.et-headline a, .et-gate a { color: #0b5cad; text-decoration: underline; }
 .jp-RenderedHTMLCommon table.et-table { border-collapse: collapse; font-size: 0.86em; margin: 6px 0 10px;
   table-layout: auto; }
 .jp-RenderedHTMLCommon .et-table caption { text-align: left; font-weight: 600; padding: 4px 0; }

@@ -213,3 +213,39 @@ def test_headline_is_moved_above_the_first_output_and_into_the_page_description(
     index = write_index(tmp_path).read_text()
     assert "BLOCK" in index and "background:#cf222e" in index and "candidate regressed &lt;b&gt;" in index
     assert 'href="gate.md"' in index and 'href="gate.xml"' not in index
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def test_monitoring_headline_and_one_band_per_episode() -> None:
+    from evaltools import plots_monitor
+    from evaltools.monitor import monitor
+    from evaltools.synthetic import Incident, generate_synthetic_logs
+
+    spike = Incident("latency_regression", "2024-01-24 13:00", "2024-01-24 17:00", 2.0)
+    logs = generate_synthetic_logs(days=26, requests_per_hour=80, incidents=[spike], seed=31)
+    result = monitor(logs.logs, window="hour")
+    episodes = result.episodes()
+    card = show.monitoring_headline(result, synthetic=True)
+    html = card._repr_html_()
+    assert card.verdict == f"{len(episodes)} EPISODE(S)" and card.tone == "warn"  # over, not open now
+    assert "latency" in html and "SYNTHETIC" in html and "empty window(s)" in html
+    repr_html = result._repr_html_()
+    assert "&lt;DataFrame&gt;" not in repr_html and "an in-memory table" in repr_html
+    fig = plots_monitor.alert_timeline_figure(result.to_frame(), episodes=episodes)
+    band = next(t for t in fig.data if t.name == "episode")
+    assert sum(x is None for x in band.x) == len(episodes)  # one segment per episode
+
+
+def test_timeline_groups_a_slow_drift_into_one_band_without_episodes() -> None:
+    from evaltools import plots_monitor
+
+    hours = pd.date_range("2024-02-01", periods=40, freq="h", tz="UTC")
+    drift = pd.DataFrame({"metric": "judge_mean", "detector": "ewma", "window_start": hours[::1]})
+    spike = pd.DataFrame({"metric": "latency_p99", "detector": "robust_z", "window_start": hours[[3, 20]]})
+    fig = plots_monitor.alert_timeline_figure(pd.concat([drift, spike]), window="hour")
+    band = next(t for t in fig.data if t.name == "episode")
+    segments = [y for y, x in zip(band.y, band.x, strict=True) if x is None]
+    assert len(segments) == 3  # the 40-hour drift is one band; two separate spikes are two
+    assert band.hovertext[0].count("<br>") >= 1 and "40 alert(s)" in band.hovertext[0]
