@@ -894,7 +894,7 @@ def drilldown(changes: pd.DataFrame, *, caption: str = "", max_items: int | None
         ...        "baseline_value": 5.0, "candidate_value": 2.0, "diff_scaled": -0.75,
         ...        "baseline_output": '{"a": 1}', "candidate_output": "<script>"}
         >>> html_text = drilldown(pd.DataFrame([row]))._repr_html_()
-        >>> '"a": 1' in html_text, "<script>" in html_text, 'id="item-x&lt;1&gt;"' in html_text
+        >>> "&quot;a&quot;: 1" in html_text, "<script>" in html_text, 'id="item-x&lt;1&gt;"' in html_text
         (True, False, True)
     """
     need = ["candidate", "item_id", "dimension", "direction", "baseline_value", "candidate_value",

@@ -328,7 +328,13 @@ def test_gate_runs_and_regressed_items(data: ReportData) -> None:
     assert len(reg) <= 3 and (reg["diff_scaled"] < 0).all()
     assert reg["candidate_output"].notna().all() and reg["query"].notna().all()
     # effects of a gate are its comparison's (nothing computed twice)
-    assert analysis.effects_table(gates).equals(analysis.effects_table([gates[0].comparison]))
+    from_gates = analysis.effects_table(gates)
+    assert from_gates.drop(columns="verdict").equals(analysis.effects_table([gates[0].comparison]).drop(
+        columns="verdict"))  # fmt: skip
+    overall = from_gates[from_gates["stratum"] == "(all)"]
+    assert dict(zip(overall["dimension"], overall["verdict"], strict=True)) == {
+        d.dimension: d.verdict.value for d in gates[0].dimensions}  # fmt: skip
+    assert from_gates.loc[from_gates["stratum"] != "(all)", "verdict"].isna().all()
 
 
 def test_item_table_and_filters(data: ReportData) -> None:
