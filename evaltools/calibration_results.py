@@ -259,8 +259,8 @@ class DimensionCalibration:
             confusion = self.confusion.copy()
             confusion.insert(0, "human \\ judge", [str(i) for i in confusion.index])
             confusion.columns = [str(c) for c in confusion.columns]
-            parts.append(table(confusion, max_rows=None, caption="Confusion matrix (rows = human label, "
-                                                                  "columns = judge score)")._repr_html_())
+            caption = "Confusion matrix (rows = human, columns = judge)"
+            parts.append(table(confusion, max_rows=None, caption=caption)._repr_html_())
         parts.append("</div>")
         return "".join(parts)
 
