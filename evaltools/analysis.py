@@ -37,6 +37,7 @@ from .analysis_paired import (  # re-exported: one front door for the report tab
     effects_table,
     gate_runs,
     gate_table,
+    item_changes,
     item_outcomes,
     paired_items,
     regressed_items,
@@ -94,9 +95,10 @@ def add_verdicts(scores: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _interval(values: np.ndarray, kind: str, alpha: float) -> tuple[float, float, str]:
-    """Confidence interval of a mean: Wilson for 0/1 values, t otherwise; NaN when undefined."""
-    from .stats import wilson_interval
+def _interval(values: np.ndarray, kind: str, alpha: float, low: float = math.nan,
+              high: float = math.nan) -> tuple[float, float, str]:  # fmt: skip
+    """Interval of a mean: Wilson for 0/1, logit t on a bounded scale (stays inside), else t; NaN if undefined."""
+    from .stats import bounded_mean_interval, wilson_interval
 
     n = values.shape[0]
     if n == 0:
@@ -104,8 +106,14 @@ def _interval(values: np.ndarray, kind: str, alpha: float) -> tuple[float, float
     if kind == "binary" and np.all((values == 0) | (values == 1)):
         est = wilson_interval(int(values.sum()), n, alpha=alpha)
         return est.ci_low, est.ci_high, "wilson"
+    bounded = math.isfinite(low) and math.isfinite(high) and high > low
+    bounded = bounded and bool(values.min() >= low and values.max() <= high)
+    method = "logit t" if bounded else "t"
     if n < 2:
-        return math.nan, math.nan, "t"
+        return math.nan, math.nan, method
+    if bounded:
+        lo, hi = bounded_mean_interval(values, low, high, alpha=alpha)
+        return lo, hi, method
     mean = float(values.mean())
     sd = float(values.std(ddof=1))
     if sd == 0:
@@ -129,7 +137,9 @@ def headline_scores(
         columns, ``kind``, ``gating``, ``scale_min``, ``scale_max``, ``n``
         (items), ``n_scored``, ``n_unscored``, ``n_failed``, ``pass_rate``
         (share of scored items that did not fail), ``mean``, ``ci_low``,
-        ``ci_high``, ``ci_method`` (``wilson`` for binary, ``t`` otherwise)
+        ``ci_high``, ``ci_method`` (``wilson`` for binary, ``logit t`` for
+        scores on a bounded scale, which keeps the interval inside the scale,
+        ``t`` otherwise)
         and the mean and bounds as shares of the scale (``*_scaled``, 0 =
         worst, 1 = best). A group with no scored item has NaN mean and
         bounds (no data is not a score of 0); one scored item has a NaN t
@@ -163,7 +173,7 @@ def headline_scores(
             scored = vals[~np.isnan(vals)]
             kind = str(g["kind"].iloc[0])
             lo_s, hi_s = float(g["scale_min"].iloc[0]), float(g["scale_max"].iloc[0])
-            lo, hi, method = _interval(scored, kind, alpha)
+            lo, hi, method = _interval(scored, kind, alpha, lo_s, hi_s)
             failed = int((g["failure"].notna() & g["value"].notna()).sum())
             mean = float(scored.mean()) if scored.size else math.nan
             span = hi_s - lo_s if hi_s > lo_s else math.nan
@@ -477,6 +487,7 @@ __all__ = [
     "gate_runs",
     "gate_table",
     "headline_scores",
+    "item_changes",
     "item_outcomes",
     "item_table",
     "load_report_data",

@@ -232,6 +232,43 @@ def changed_verdicts(
     return _texts(data, pairs.reset_index(drop=True), baseline)
 
 
+def item_changes(
+    data: ReportData, baseline: str | None = None, candidates: Sequence[str] | str | None = None
+) -> pd.DataFrame:
+    """Every (candidate, item, dimension) whose score or verdict changed, largest drop first: the item drilldown.
+
+    Args:
+        data: the loaded report data.
+        baseline: baseline run id (default: the first run).
+        candidates: candidate run ids (default: every other run).
+
+    Returns:
+        The :func:`paired_items` columns plus ``direction`` (``regressed``:
+        the score dropped or the verdict went from pass to fail; ``fixed``:
+        the reverse; ``scoring changed``: one side is unscored), query,
+        ideal, baseline_output and candidate_output. Sorted by
+        ``diff_scaled`` (largest drop first), unscored changes last, ties
+        broken by candidate, dimension and item id. Pairs with the same
+        score and verdict on both sides are left out.
+    """
+    baseline, cands = _runs(data.scores, baseline, candidates, "item_changes")
+    pairs = paired_items(data.scores, baseline, cands)
+    moved = pairs["outcome"].isin(["win", "loss"]) | (pairs["baseline_verdict"] != pairs["candidate_verdict"])
+    pairs = pairs[moved].copy()
+    b = pairs["baseline_verdict"].map(_RANK)
+    c = pairs["candidate_verdict"].map(_RANK)
+    pairs["direction"] = np.select(
+        [pairs["outcome"] == "loss", pairs["outcome"] == "win", b > c, b < c],
+        ["regressed", "fixed", "regressed", "fixed"],
+        default="scoring changed",
+    )
+    order = {cand: i for i, cand in enumerate(cands)}
+    pairs["_c"] = pairs["candidate"].map(order)
+    pairs["_k"] = pairs["diff_scaled"].fillna(np.inf)
+    pairs = pairs.sort_values(["_k", "_c", "dimension", "item_id"], kind="mergesort").drop(columns=["_c", "_k"])
+    return _texts(data, pairs.reset_index(drop=True), baseline)
+
+
 def change_counts(changed: pd.DataFrame) -> pd.DataFrame:
     """How many items changed verdict, per candidate, dimension and direction.
 
@@ -294,13 +331,20 @@ def effects_table(comparisons: Sequence[Comparison | GateResult]) -> pd.DataFram
 
     Returns:
         :meth:`Comparison.to_frame` rows with ``baseline`` and ``candidate``
-        run ids first; ``stratum`` is ``"(all)"`` on the overall rows.
+        run ids first; ``stratum`` is ``"(all)"`` on the overall rows;
+        ``verdict`` is the gate's verdict of the dimension on its overall
+        row when gate results are given (None otherwise and on strata).
     """
     frames = []
-    for comp in map(_comparison, comparisons):
+    for obj in comparisons:
+        comp = _comparison(obj)
         f = comp.to_frame()
         f.insert(0, "candidate", comp.candidate_run)
         f.insert(0, "baseline", comp.baseline_run)
+        gated = obj.dimensions if hasattr(obj, "comparison") else ()  # a GateResult; a Comparison has none
+        verdicts = {d.dimension: d.verdict.value for d in gated}
+        f["verdict"] = [verdicts.get(d) if pd.isna(st) else None for d, st in zip(f["dimension"], f["stratum"],
+                                                                                 strict=True)]  # fmt: skip
         frames.append(f)
     if not frames:
         return pd.DataFrame()

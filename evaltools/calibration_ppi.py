@@ -26,7 +26,7 @@ except the pooled variance in ``lam*``, which ``np.cov`` takes with
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -330,23 +330,46 @@ def ppi_mean_from_tables(
 
 
 def ppi_by_dimension(
-    judge: pd.DataFrame, human: pd.DataFrame, *, confidence: float = 0.95, lam: float | None = None
+    judge: pd.DataFrame,
+    human: pd.DataFrame,
+    *,
+    confidence: float = 0.95,
+    lam: float | None = None,
+    scales: Mapping[str, Sequence[float]] | None = None,
 ) -> pd.DataFrame:
     """Judge-only, human-only and PPI++ means for every labelled dimension.
+
+    The CLT intervals of PPI++ are symmetric and can run past the end of a
+    bounded scale (a PPI++ upper bound of 5.42 on a 1-5 scale). With
+    ``scales`` given, every bound is clipped to the scale and the row says
+    so (``clipped`` is True and ``note`` names the scale): the clipped
+    interval has at least the coverage of the unclipped one, since the true
+    mean lies on the scale.
 
     Args:
         judge: the long score table.
         human: the labels table.
         confidence: coverage of the intervals.
         lam: fix the power-tuning weight; None tunes it per dimension.
+        scales: dimension -> its allowed values (e.g. ``[1, 2, 3, 4, 5]``);
+            the minimum and maximum bound the intervals. None: no clipping.
 
     Returns:
         One row per dimension and estimator: ``dimension, estimator, value,
-        ci_low, ci_high, n, lam, note``. A dimension without enough data has
-        a single row with NaN values and the reason in ``note``.
+        ci_low, ci_high, n, lam, clipped, note``. A dimension without enough
+        data has a single row with NaN values and the reason in ``note``.
+
+    Examples:
+        >>> judge = pd.DataFrame({"item_id": list("abcdefgh"), "dimension": "tone",
+        ...                       "value": [5, 5, 5, 5, 5, 5, 4, 5]})
+        >>> human = judge.iloc[:4].assign(value=[5, 5, 4, 5], annotator="ana")
+        >>> t = ppi_by_dimension(judge, human, scales={"tone": [1, 2, 3, 4, 5]})
+        >>> float(t["ci_high"].max()) <= 5.0, bool(t["clipped"].any())
+        (True, True)
     """
     _check(confidence, lam, "ppi_by_dimension")
-    columns = ["dimension", "estimator", "value", "ci_low", "ci_high", "n", "lam", "note"]
+    columns = ["dimension", "estimator", "value", "ci_low", "ci_high", "n", "lam", "clipped", "note"]
+    bounds = {str(k): (float(min(v)), float(max(v))) for k, v in (scales or {}).items() if len(v)}
     rows: list[dict[str, object]] = []
     for dim in sorted(set(human["dimension"].astype(str))):
         try:
@@ -361,10 +384,20 @@ def ppi_by_dimension(
                     "ci_high": math.nan,
                     "n": 0,
                     "lam": math.nan,
+                    "clipped": False,
                     "note": str(exc),
                 }
             )
             continue
         for rec in result.to_frame().to_dict("records"):
-            rows.append({"dimension": dim, **rec, "lam": result.lam, "note": ""})
+            clipped, note = False, ""
+            if dim in bounds:
+                lo, hi = bounds[dim]
+                inside = {k: min(max(float(rec[k]), lo), hi) for k in ("value", "ci_low", "ci_high")}
+                clipped = any(inside[k] != float(rec[k]) for k in inside)
+                if clipped:
+                    note = f"interval clipped to the {lo:g}-{hi:g} scale (unclipped {rec['ci_low']:.3f} to " \
+                           f"{rec['ci_high']:.3f})"
+                rec = {**rec, **inside}
+            rows.append({"dimension": dim, **rec, "lam": result.lam, "clipped": clipped, "note": note})
     return pd.DataFrame(rows, columns=columns)

@@ -250,12 +250,17 @@ class DimensionCalibration:
             parts.append(f"<p>Not trusted because:</p><ul>{items}</ul>")
         if self.notes:
             parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in self.notes) + "</ul>")
+        from evaltools.report_display import table
+
         metrics = self.to_frame()
         if not metrics.empty:
-            parts.append(metrics.to_html(index=False, float_format=lambda x: f"{x:.3f}", escape=True))
+            parts.append(table(metrics, max_rows=None, confidence=self.confidence)._repr_html_())
         if self.confusion is not None:
-            parts.append("<p>Confusion matrix (rows = human, columns = judge):</p>")
-            parts.append(self.confusion.to_html(escape=True))
+            confusion = self.confusion.copy()
+            confusion.insert(0, "human \\ judge", [str(i) for i in confusion.index])
+            confusion.columns = [str(c) for c in confusion.columns]
+            caption = "Confusion matrix (rows = human, columns = judge)"
+            parts.append(table(confusion, max_rows=None, caption=caption)._repr_html_())
         parts.append("</div>")
         return "".join(parts)
 
@@ -315,9 +320,14 @@ class CalibrationReport:
     def _repr_html_(self) -> str:
         if not self.dimensions:
             return "<div class='evaltools-calibration-report'><h3>Judge calibration</h3><p>No human labels.</p></div>"
+        from evaltools.report_display import table
+
         head = self.to_frame()[
-            ["dimension", "verdict", "n_paired", "kappa", "kappa_low", "kappa_high", "alpha", "human_alpha"]
-        ]
+            ["dimension", "verdict", "n_paired", "kappa", "kappa_low", "kappa_high", "alpha", "human_alpha", "reasons"]
+        ].copy()
+        head["verdict"] = head["verdict"].replace({"not_trusted": "not trusted"})
         body = "".join(d._repr_html_() for d in self.dimensions)
-        table = head.to_html(index=False, float_format=lambda x: f"{x:.3f}", escape=True)
-        return f"<div class='evaltools-calibration-report'><h3>Judge calibration</h3>{table}{body}</div>"
+        conf = self.dimensions[0].confidence
+        shown = table(head, max_rows=None, confidence=conf,
+                      labels={"alpha": "Krippendorff alpha", "human_alpha": "human-human alpha"})._repr_html_()
+        return f"<div class='evaltools-calibration-report'><h3>Judge calibration</h3>{shown}{body}</div>"

@@ -303,17 +303,53 @@ def unscored_figure(unscored: pd.DataFrame, *, title: str = "Unscored items and 
     return fig
 
 
+VERDICT_COLORS = {"PASS": "#1a7f37", "NEEDS_REVIEW": "#9a6700", "BLOCK": "#cf222e"}
+"""Marker colours of the gate verdicts in the forest plot."""
+
+_SYMBOLS = ("diamond", "circle", "square", "triangle-up", "cross", "x", "star", "hexagon")
+
+
+def wrap_hover(text: str, width: int = 72) -> str:
+    """Break a hover label into lines of at most about ``width`` characters (plotly does not wrap).
+
+    Existing ``<br>`` breaks are kept; words are never split.
+
+    Args:
+        text: the label (already escaped).
+        width: the line length.
+
+    Returns:
+        The label with ``<br>`` breaks.
+
+    Examples:
+        >>> wrap_hover("a b c d", width=3)
+        'a b<br>c d'
+    """
+    import textwrap
+
+    lines = []
+    for part in str(text).split("<br>"):
+        lines.extend(textwrap.wrap(part, width=width, break_long_words=False, break_on_hyphens=False) or [""])
+    return "<br>".join(lines)
+
+
 def forest_figure(
     effects: pd.DataFrame,
     *,
     tolerance: float | None = None,
     title: str = "Paired effects (candidate minus baseline) with 95% intervals",
 ) -> go.Figure:
-    """Forest plot: effect and interval per dimension, overall then per stratum, per candidate.
+    """Forest plot, one panel per dimension: effect and interval overall, then per stratum, per candidate.
 
+    Each panel has its own axis, symmetric around zero and at least three
+    tolerances wide, so a decisive effect on one dimension never squeezes
+    the others into a line. The overall row's marker is coloured by the
+    gate's verdict (green PASS, amber NEEDS_REVIEW, red BLOCK) when the
+    effects come from gate results; stratum rows (exploratory) are grey.
     Filled markers are significant after correction (Holm for gating
-    dimensions, Benjamini-Hochberg for the rest); hollow ones are not; rows
-    without an interval (too few items) show the observed effect only.
+    dimensions, Benjamini-Hochberg for the rest); hollow ones are not;
+    rows without an interval show the observed effect only. Candidates
+    differ by marker shape.
 
     Args:
         effects: :func:`evaltools.analysis.effects_table`.
@@ -333,46 +369,67 @@ def forest_figure(
     if effects.empty:
         return _empty(title, "No paired effects.")
     go = _go()
+    from plotly.subplots import make_subplots
+
     frame = effects.reset_index(drop=True).copy()
-    # Rows: each dimension overall, then its strata, indented.
-    frame["row"] = [_esc(d) if s == "(all)" else f"   {_esc(s)} · {_esc(d)}"
-                    for d, s in zip(frame["dimension"], frame["stratum"], strict=True)]  # fmt: skip
-    dim_rank = {d: i for i, d in enumerate(dict.fromkeys(frame["dimension"]))}
-    frame["_d"] = frame["dimension"].map(dim_rank)
-    frame["_s"] = (frame["stratum"] != "(all)").astype(int)
-    order = list(dict.fromkeys(frame.sort_values(["_d", "_s"], kind="mergesort")["row"]))
-    colors = _colors(frame["candidate"])
-    fig = go.Figure()
-    for cand, g in frame.groupby("candidate", sort=False):
-        eff = g["effect_scaled"].to_numpy(dtype=float)
-        lo, hi = g["ci_low_scaled"].to_numpy(dtype=float), g["ci_high_scaled"].to_numpy(dtype=float)
-        sig = g["significant"].fillna(False).astype(bool).to_numpy()
-        hover = [
-            f"{_esc(cand)} · {r}<br>effect {_fmt(e)} ({100 * es:+.1f}% of scale)" if math.isfinite(es) else
-            f"{_esc(cand)} · {r}<br>no effect"
-            for r, e, es in zip(g["row"], g["effect"], g["effect_scaled"], strict=True)
-        ]  # fmt: skip
-        hover = [
-            f"{h}<br>95% CI {_fmt(a)} to {_fmt(b)}; n {int(n)}; adj. p {_fmt(p)}; {_esc(st)}"
-            for h, a, b, n, p, st in zip(hover, g["ci_low"], g["ci_high"], g["n"], g["pvalue_adjusted"],
-                                         g["status"], strict=True)
-        ]  # fmt: skip
-        fig.add_trace(go.Scatter(
-            x=eff, y=g["row"], mode="markers", name=_esc(cand), legendgroup=_esc(cand), orientation="h",
-            marker={"color": [colors[cand] if s else "white" for s in sig], "size": 10,
-                    "line": {"color": colors[cand], "width": 2}, "symbol": "diamond"},
-            error_x={"type": "data", "symmetric": False, "array": np.nan_to_num(hi - eff),
-                     "arrayminus": np.nan_to_num(eff - lo), "color": colors[cand], "thickness": 2, "width": 4},
-            hovertext=hover, hoverinfo="text",
-        ))  # fmt: skip
-    fig.add_vline(x=0, line={"color": "#333", "width": 1})
-    if tolerance is not None and tolerance > 0:
-        fig.add_vrect(x0=-tolerance, x1=tolerance, fillcolor="#999", opacity=0.15, line_width=0)
-    fig.update_layout(**_LAYOUT, title=_esc(title), height=140 + 24 * len(order) * max(
-        1.0, frame["candidate"].nunique() ** 0.5), scattermode="group")  # fmt: skip
-    fig.update_xaxes(title="effect, share of the scale (negative = candidate worse)", tickformat="+.0%",
-                     zeroline=False)  # fmt: skip
-    fig.update_yaxes(categoryorder="array", categoryarray=order, autorange="reversed")
+    if "verdict" not in frame:
+        frame["verdict"] = None
+    dims = list(dict.fromkeys(frame["dimension"]))
+    cands = list(dict.fromkeys(frame["candidate"]))
+    symbols = {c: _SYMBOLS[i % len(_SYMBOLS)] for i, c in enumerate(cands)}
+    rows_per = [frame.loc[frame["dimension"] == d, "stratum"].nunique() for d in dims]
+    verdict_of = {}
+    for d in dims:
+        vs = [v for v in frame.loc[frame["dimension"] == d, "verdict"] if isinstance(v, str)]
+        worst = max(vs, key=lambda v: list(VERDICT_COLORS).index(v) if v in VERDICT_COLORS else -1) if vs else None
+        verdict_of[d] = worst
+    subtitles = [_esc(d) + (f" · {_esc(str(verdict_of[d]).replace('_', ' '))}" if verdict_of[d] else "")
+                 for d in dims]  # fmt: skip
+    fig = make_subplots(rows=len(dims), cols=1, row_heights=[max(1, r) for r in rows_per],
+                        subplot_titles=subtitles, vertical_spacing=min(0.08, 0.6 / max(1, len(dims))))  # fmt: skip
+    shown_legend: set[str] = set()
+    tol = float(tolerance) if tolerance is not None and tolerance > 0 else 0.0
+    for k, dim in enumerate(dims, start=1):
+        part = frame[frame["dimension"] == dim]
+        order = ["overall"] + [s for s in dict.fromkeys(part["stratum"]) if s != "(all)"]
+        part = part.assign(row=["overall" if s == "(all)" else _esc(s) for s in part["stratum"]])
+        bounds = np.abs(part[["effect_scaled", "ci_low_scaled", "ci_high_scaled"]].to_numpy(dtype=float))
+        reach = float(np.nanmax(bounds)) if np.isfinite(bounds).any() else 0.0
+        half = min(1.1, max(3 * tol, 0.05, 1.15 * reach))
+        for cand, g in part.groupby("candidate", sort=False):
+            eff = g["effect_scaled"].to_numpy(dtype=float)
+            lo, hi = g["ci_low_scaled"].to_numpy(dtype=float), g["ci_high_scaled"].to_numpy(dtype=float)
+            sig = g["significant"].fillna(False).astype(bool).to_numpy()
+            colours = [VERDICT_COLORS.get(v, "#555555") if isinstance(v, str) else "#888888" for v in g["verdict"]]
+            hover = []
+            for row, e, es, a, b, n, p, st, v in zip(g["row"], g["effect"], g["effect_scaled"], g["ci_low"],
+                                                     g["ci_high"], g["n"], g["pvalue_adjusted"], g["status"],
+                                                     g["verdict"], strict=True):  # fmt: skip
+                text = f"{_esc(cand)} · {_esc(dim)} · {row}"
+                text += f"<br>effect {_fmt(e)} ({100 * es:+.1f}% of scale)" if math.isfinite(es) else "<br>no effect"
+                text += f"<br>95% CI {_fmt(a)} to {_fmt(b)}; n {int(n)}; adj. p {_fmt(p)}"
+                text += f"<br>{_esc(st)}" + (f"; verdict {_esc(v)}" if isinstance(v, str) else "")
+                hover.append(wrap_hover(text))
+            name = _esc(cand)
+            fig.add_trace(go.Scatter(
+                x=eff, y=g["row"], mode="markers", name=name, legendgroup=name, showlegend=name not in shown_legend,
+                marker={"color": [c if s else "white" for c, s in zip(colours, sig, strict=True)], "size": 11,
+                        "line": {"color": colours, "width": 2}, "symbol": symbols[cand]},
+                error_x={"type": "data", "symmetric": False, "array": np.nan_to_num(hi - eff),
+                         "arrayminus": np.nan_to_num(eff - lo), "color": "#666666", "thickness": 1.5, "width": 4},
+                hovertext=hover, hoverinfo="text", meta=str(dim),
+            ), row=k, col=1)  # fmt: skip
+            shown_legend.add(name)
+        fig.add_vline(x=0, line={"color": "#333", "width": 1}, row=k, col=1)
+        if tol:
+            fig.add_vrect(x0=-tol, x1=tol, fillcolor="#999", opacity=0.15, line_width=0, row=k, col=1)
+        fig.update_xaxes(range=[-half, half], tickformat="+.0%", zeroline=False, row=k, col=1)
+        fig.update_yaxes(categoryorder="array", categoryarray=order, autorange="reversed", row=k, col=1)
+    fig.update_xaxes(title="effect, share of the scale (negative = candidate worse)", row=len(dims), col=1)
+    n_rows = sum(max(1, r) for r in rows_per)
+    fig.update_layout(**_LAYOUT, title=_esc(title), height=int(120 + 30 * n_rows * max(1.0, len(cands) ** 0.5)
+                                                                + 40 * len(dims)), scattermode="group",
+                      hoverlabel={"align": "left"})  # fmt: skip
     return fig
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from evaltools.plots import _LAYOUT, _empty, _esc, _go
+from evaltools.plots import _LAYOUT, _empty, _esc, _go, wrap_hover
 from evaltools.plots import _check as _check_frame
 
 if TYPE_CHECKING:
@@ -241,15 +241,29 @@ def metrics_grid_figure(
 
 
 def alert_timeline_figure(
-    alerts: pd.DataFrame, incidents: pd.DataFrame | None = None, *, title: str = "Alerts over time"
+    alerts: pd.DataFrame,
+    incidents: pd.DataFrame | None = None,
+    *,
+    episodes: pd.DataFrame | None = None,
+    window: str = "hour",
+    title: str = "Alerts over time",
 ) -> go.Figure:
-    """Alerts as points (time by metric, coloured by detector), with known incidents shaded.
+    """Alerts as points (time by metric, coloured by detector), episodes as bands, known incidents shaded.
+
+    Alerts on one metric in consecutive windows are one thing to look at: each
+    episode is drawn as a thick bar from its first to its last alerted window
+    on its metric's row, so a slow drift that alerts for days reads as one
+    episode, not a hundred points. Without ``episodes``, consecutive alerts of
+    one metric (at most one quiet window apart) are grouped here the same way.
 
     Args:
         alerts: ``MonitorResult.to_frame()`` (columns metric, window_start, detector; explanation is
             shown on hover when present) or ``fixed_threshold_alerts(...)``.
         incidents: optional table with ``start``, ``end`` and ``kind`` (e.g. the SYNTHETIC
             generator's incident table), drawn as shaded spans.
+        episodes: ``MonitorResult.episodes()`` (``start``, ``end``, ``metric``, ``n_alerts``);
+            None groups the alerts as described above.
+        window: the window size (``hour`` or ``day``), used to group alerts without ``episodes``.
         title: figure title.
 
     Returns:
@@ -263,7 +277,7 @@ def alert_timeline_figure(
         ...                    "window_start": pd.to_datetime(["2024-01-02 10:00"], utc=True),
         ...                    "explanation": ["Refusal rate was <b>high</b>."]})
         >>> fig = alert_timeline_figure(al)
-        >>> "&lt;b&gt;" in fig.data[0].hovertext[0]
+        >>> "&lt;b&gt;" in fig.data[-1].hovertext[0]
         True
     """
     _check(alerts, ["metric", "window_start", "detector"], "alert_timeline_figure")
@@ -271,16 +285,31 @@ def alert_timeline_figure(
     if alerts.empty and (incidents is None or incidents.empty):
         return _empty(title, "No alerts.")
     fig = go.Figure()
+    bands = episodes if episodes is not None else _group_alerts(alerts, window)
+    if bands is not None and not bands.empty:
+        xs: list[Any] = []
+        ys: list[Any] = []
+        texts: list[Any] = []
+        for _, ep in bands.iterrows():
+            label = (f"{_esc(ep['metric'])}: one episode, {int(ep['n_alerts'])} alert(s)<br>"
+                     f"{ep['start']:%Y-%m-%d %H:%M} to {ep['end']:%Y-%m-%d %H:%M}")  # fmt: skip
+            if "explanation" in ep and isinstance(ep["explanation"], str):
+                label += "<br>" + _esc(ep["explanation"])
+            xs += [ep["start"], ep["end"], None]
+            ys += [_esc(ep["metric"])] * 2 + [None]
+            texts += [wrap_hover(label)] * 2 + [None]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="episode", hovertext=texts, hoverinfo="text",
+                                 line={"color": "rgba(207,34,46,0.35)", "width": 14}))  # fmt: skip
     for det, g in alerts.groupby("detector", sort=False):
         hover = (
-            [_esc(t) for t in g["explanation"]]
+            [wrap_hover(_esc(t)) for t in g["explanation"]]
             if "explanation" in g.columns
             else [f"{_esc(m)} ({_esc(det)})" for m in g["metric"]]
         )
         fig.add_trace(
             go.Scatter(
                 x=g["window_start"], y=[_esc(m) for m in g["metric"]], mode="markers", name=_esc(det),
-                marker={"color": _DETECTOR_COLORS.get(str(det), "#555555"), "size": 9}, hovertext=hover,
+                marker={"color": _DETECTOR_COLORS.get(str(det), "#555555"), "size": 7}, hovertext=hover,
                 hoverinfo="text+x",
             )
         )  # fmt: skip
@@ -290,8 +319,23 @@ def alert_timeline_figure(
             fig.add_vrect(x0=inc["start"], x1=inc["end"], fillcolor="rgba(221,132,82,0.18)", line_width=0,
                           annotation_text=_esc(inc["kind"]), annotation_position="top left")  # fmt: skip
     n_metrics = max(1, alerts["metric"].nunique())
-    fig.update_layout(**_LAYOUT, title=_esc(title), height=max(260, 60 + 35 * n_metrics))
+    fig.update_layout(**_LAYOUT, title=_esc(title), height=max(260, 60 + 35 * n_metrics), hoverlabel={"align": "left"})
     return fig
+
+
+def _group_alerts(alerts: pd.DataFrame, window: str) -> pd.DataFrame:
+    """Consecutive alerts of one metric (at most one quiet window apart) as bands: start, end, metric, n_alerts."""
+    if alerts.empty:
+        return pd.DataFrame(columns=["start", "end", "metric", "n_alerts"])
+    step = pd.Timedelta(days=1) if window == "day" else pd.Timedelta(hours=1)
+    rows = []
+    for metric, g in alerts.groupby("metric", sort=False):
+        starts = pd.Series(pd.to_datetime(g["window_start"], utc=True).drop_duplicates().sort_values().to_numpy())
+        run = (starts.diff() > 2 * step).cumsum()
+        for _, ep in starts.groupby(run.to_numpy()):
+            rows.append({"start": ep.min(), "end": ep.max() + step, "metric": metric,
+                         "n_alerts": int(((g["window_start"] >= ep.min()) & (g["window_start"] <= ep.max())).sum())})
+    return pd.DataFrame(rows)
 
 
 def window_metrics_figure(

@@ -145,12 +145,19 @@ def test_headline_binary_uses_wilson_from_an_independent_implementation() -> Non
     assert row["ci_high"] < 0.984 - 0.05
 
 
-def test_headline_graded_uses_t_interval() -> None:
+def test_headline_graded_uses_a_logit_t_interval_inside_the_scale() -> None:
     vals = [1.0, 2.0, 4.0, 5.0, 5.0]
     t = table("r", vals, kind="ordinal", scale=(1.0, 5.0))
     row = analysis.headline_scores(t, alpha=0.1).iloc[0]
-    lo, hi = sps.t.interval(0.9, 4, loc=np.mean(vals), scale=sps.sem(vals))
+    # t on the logit of the mean's share of the scale, delta-method SE, mapped back (independent arithmetic)
+    p = (np.mean(vals) - 1) / 4
+    se = sps.sem(vals) / 4 / (p * (1 - p))
+    q = sps.t.ppf(0.95, 4)
+    lo, hi = (1 + 4 / (1 + np.exp(-(np.log(p / (1 - p)) + s * q * se))) for s in (-1, 1))
+    assert row["ci_method"] == "logit t"
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi))
+    plain = sps.t.interval(0.9, 4, loc=np.mean(vals), scale=sps.sem(vals))
+    assert plain[1] > 5.0 and 1.0 < row["ci_low"] < row["ci_high"] < 5.0  # the plain t ran past the scale
     assert row["mean_scaled"] == pytest.approx((3.4 - 1) / 4)  # mean 17/5 = 3.4 on a 1-5 scale
 
 
@@ -322,7 +329,13 @@ def test_gate_runs_and_regressed_items(data: ReportData) -> None:
     assert len(reg) <= 3 and (reg["diff_scaled"] < 0).all()
     assert reg["candidate_output"].notna().all() and reg["query"].notna().all()
     # effects of a gate are its comparison's (nothing computed twice)
-    assert analysis.effects_table(gates).equals(analysis.effects_table([gates[0].comparison]))
+    from_gates = analysis.effects_table(gates)
+    assert from_gates.drop(columns="verdict").equals(analysis.effects_table([gates[0].comparison]).drop(
+        columns="verdict"))  # fmt: skip
+    overall = from_gates[from_gates["stratum"] == "(all)"]
+    assert dict(zip(overall["dimension"], overall["verdict"], strict=True)) == {
+        d.dimension: d.verdict.value for d in gates[0].dimensions}  # fmt: skip
+    assert from_gates.loc[from_gates["stratum"] != "(all)", "verdict"].isna().all()
 
 
 def test_item_table_and_filters(data: ReportData) -> None:

@@ -111,7 +111,7 @@ def test_calibration_notebook_runs_on_tiny_data(tmp_path: Path) -> None:
         },
     )
     text = _text(nb)
-    assert "helpfulness: " in text and "(n=60, kappa " in text
+    assert "helpfulness: " in text and "n=60 labels" in text and "kappa " in text  # the headline card
     assert "Confusion matrix (rows = human, columns = judge)" in text
     assert "PPI++" in text
     assert "pairwise judge: NOT TRUSTED (n=90" in text

@@ -290,7 +290,8 @@ def test_frame_and_html(mixed_result) -> None:
     assert list(df["dimension"]) == ["correct", "help|ful", "coverage"]
     assert list(df["check"]) == ["dimension", "dimension", "coverage"]
     assert df.loc[0, "verdict"] == "BLOCK" and df.loc[0, "effect_scaled"] == pytest.approx(-0.09)
-    assert "Gate: BLOCK" in mixed_result._repr_html_()
+    html = mixed_result._repr_html_()  # the compact table of the report, reasons collapsed
+    assert "BLOCK</span>" in html and html.count('<tr id="gate-') == 2 and "ci_low_scaled" not in html
 
 
 # --------------------------------------------------------------------------- noise floor and simulations

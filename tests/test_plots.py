@@ -83,11 +83,32 @@ def test_headline_one_trace_per_run_with_interval_bars(data: ReportData) -> None
 
 def test_forest_marks_significance_and_tolerance(effects: pd.DataFrame) -> None:
     fig = plots.forest_figure(effects, tolerance=0.05)
-    trace = next(t for t in fig.data if t.name == "candidate-b")
-    rows = effects[effects["candidate"] == "candidate-b"]
-    filled = [c != "white" for c in trace.marker.color]
-    assert filled == rows["significant"].fillna(False).astype(bool).tolist()
+    traces = [t for t in fig.data if t.name == "candidate-b"]
+    assert [t.meta for t in traces] == list(dict.fromkeys(effects["dimension"]))  # one panel per dimension
+    for trace in traces:
+        rows = effects[(effects["candidate"] == "candidate-b") & (effects["dimension"] == trace.meta)]
+        filled = [c != "white" for c in trace.marker.color]
+        assert filled == rows["significant"].fillna(False).astype(bool).tolist()
     assert any(s.type == "rect" and s.x0 == -0.05 for s in fig.layout.shapes)
+
+
+def test_forest_panels_are_symmetric_and_coloured_by_verdict(data: ReportData) -> None:
+    gates = analysis.gate_runs(data.scores, rng=0, n_resamples=300)
+    effects = analysis.effects_table(gates)
+    fig = plots.forest_figure(effects, tolerance=0.01)
+    axes = [fig.layout[k] for k in fig.layout if k.startswith("xaxis")]
+    assert len(axes) == effects["dimension"].nunique()
+    for ax in axes:  # symmetric around zero, at least three tolerances wide
+        lo, hi = ax.range
+        assert lo == -hi and hi >= 0.03
+    verdicts = {(g.comparison.candidate_run, d.dimension): d.verdict.value for g in gates for d in g.dimensions}
+    for trace in fig.data:
+        if trace.meta is None:
+            continue
+        rows = effects[(effects["candidate"] == trace.name) & (effects["dimension"] == trace.meta)]
+        overall = rows["stratum"].tolist().index("(all)")
+        colour = trace.marker.line.color[overall]
+        assert colour == plots.VERDICT_COLORS[verdicts[(trace.name, trace.meta)]]
 
 
 def test_labels_are_escaped_so_plotly_shows_them_as_text() -> None:

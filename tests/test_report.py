@@ -137,7 +137,8 @@ def test_html_is_self_contained_with_header_and_hidden_inputs(rendered: dict, na
     from evaltools.report_export import plotly_js
 
     assert html.count(plotly_js()[:300]) == 1  # plotly.js once per file
-    assert html.count("Plotly.newPlot(") == rep.n_figures
+    assert html.count('class="et-plot-spec"') == rep.n_figures  # each figure's JSON, drawn by one loader
+    assert html.index(plotly_js()[:300]) > html.rindex('class="et-plot-spec"')  # text first, plotly.js last
     from evaltools import __version__
 
     golden_version = json.loads((RUNS[0] / "manifest.json").read_text())["golden_version"]
@@ -162,10 +163,14 @@ def test_eval_report_sections(rendered: dict) -> None:
 def test_comparison_report_sections(rendered: dict) -> None:
     html = rendered["comparison"].path.read_text()
     for heading in ("Gate verdict", "Paired effects", "Significance table", "Win / tie / loss per item",
-                    "Score distributions", "Items that changed verdict", "Largest regressions"):  # fmt: skip
+                    "Score distributions", "Item drilldown"):  # fmt: skip
         assert heading in html
-    assert re.search(r"(PASS|NEEDS_REVIEW|BLOCK)</b> \(exit code [034]\)", html)
+    assert re.search(r"(PASS|NEEDS REVIEW|BLOCK)</span> \(exit code [034]\)", html)
     assert 'id="item-a-003"' in html  # the gate's Markdown links here
+    assert html.index('class="et-headline') < html.index("Gate verdict")  # the card opens the page
+    text = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)  # the page, not plotly.js or the CSS
+    for raw in ("DIFF_SCALED", "diff_scaled<", ">ci_low", ">n_scored<", "NaN"):
+        assert raw not in text, raw
     assert "&lt;img src=x onerror=" in html and "<img src=x" not in html
 
 
@@ -233,8 +238,12 @@ CHECKS = {
     "imgs": "document.querySelectorAll('img').length",
     "js_links": "Array.from(document.querySelectorAll('a'))"
                 ".filter(a => /^\\s*javascript:/i.test(a.getAttribute('href') || '')).length",
-    "text": "document.body.innerText",
+    # textContent: the drilldown rows are collapsed (innerText skips closed details); scripts sit after main
+    "text": "document.querySelector('main').textContent",
 }
+# every figure drawn: the loader draws them one by one, so "the drawn ones are all the plots" is not enough
+ALL_DRAWN = (f"document.querySelectorAll('.plotly-graph-div').length > 0 && document.querySelectorAll("
+             f"'[data-et-pending]').length === 0 && {DRAWN} === document.querySelectorAll('.plotly-graph-div').length")
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="chromium not installed (apt-get install chromium)")
 
 
@@ -246,7 +255,7 @@ def test_reports_in_headless_chromium_offline(rendered: dict, tmp_path: Path) ->
             rep = rendered[name]
             shot = tmp_path / f"{name}.png"
             page = browser.open(rep.path, expressions=CHECKS, screenshot=shot, max_height=8000,
-                                wait_for=f"{PLOTS} > 0 && {DRAWN} === {PLOTS}")  # fmt: skip
+                                wait_for=ALL_DRAWN)  # fmt: skip
             assert page.console_errors == [], page.console_errors
             assert page.network_requests == []
             v = page.values
@@ -261,6 +270,65 @@ def test_reports_in_headless_chromium_offline(rendered: dict, tmp_path: Path) ->
                 shutil.copy(shot, SCREENS / f"{name}.png")
             except OSError:
                 pass
+
+
+FIRST_PAINT = ("performance.getEntriesByType('paint').filter(e => e.name === 'first-contentful-paint')"
+               ".map(e => Math.round(e.startTime))[0] || null")
+CARD = ("(() => { const c = document.querySelector('.et-headline'); if (!c) return null; const r = "
+        "c.getBoundingClientRect(); return {top: r.top, bottom: r.bottom, verdict: "
+        "c.querySelector('.et-verdict').textContent, text: c.innerText}; })()")
+INTERVALS = """Array.from(document.querySelectorAll('table.et-table')).filter(t => /Headline scores|Scores per stratum/
+  .test(t.caption ? t.caption.textContent : '')).flatMap(t => { const h = Array.from(t.querySelectorAll('th'))
+  .map(x => x.textContent); return Array.from(t.querySelectorAll('tbody tr')).map(r => { const c = Array.from(
+  r.children).map(x => x.textContent); return [c[h.indexOf('dimension')], c[h.indexOf('95% CI')]]; }); })"""
+FILTER = """(() => { const root = document.querySelector('.et-drill'); const items = () => Array.from(
+  root.querySelectorAll('.et-drill-item')).filter(i => !i.hidden).length; const out = {all: items()};
+  const box = root.querySelector('input[type=search]'); box.value = 'a-003'; box.dispatchEvent(new Event('input'));
+  out.search = items(); out.search_ids = Array.from(root.querySelectorAll('.et-drill-item')).filter(i => !i.hidden)
+  .map(i => i.textContent.includes('a-003')); box.value = ''; box.dispatchEvent(new Event('input'));
+  const sel = root.querySelector('select[data-key=direction]'); sel.value = 'fixed';
+  sel.dispatchEvent(new Event('change')); out.fixed = items(); out.fixed_dirs = Array.from(
+  root.querySelectorAll('.et-drill-item')).filter(i => !i.hidden).map(i => i.getAttribute('data-direction'));
+  out.count = root.querySelector('.et-drill-count').textContent; return out; })()"""
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_reports_open_on_a_headline_and_the_drilldown_filters(rendered: dict, tmp_path: Path) -> None:
+    from evaltools.analysis import load_report_data
+
+    data = load_report_data(GOLDEN, RUNS)
+    scale = {d: (float(g["scale_min"].iloc[0]), float(g["scale_max"].iloc[0]))
+             for d, g in data.scores.groupby("dimension")}  # fmt: skip
+    with Chromium(tmp_path / "profile") as browser:
+        for name in ("eval", "comparison"):
+            page = browser.open(rendered[name].path, expressions={"card": CARD, "first_paint": FIRST_PAINT,
+                                                                  "intervals": INTERVALS},
+                                wait_for=ALL_DRAWN)  # fmt: skip
+            card = page.values["card"]
+            assert card is not None and 0 <= card["top"] and card["bottom"] <= browser.height  # above the fold
+            assert card["verdict"] and "NaN" not in card["text"]
+            assert page.values["first_paint"] is not None
+            for dim, ci in page.values["intervals"]:
+                if ci in ("\u2013", ""):
+                    continue
+                lo, hi = (float(v.rstrip("%")) / (100 if v.endswith("%") else 1) for v in ci.strip("[]").split(", "))
+                assert scale[dim][0] - 1e-9 <= lo <= hi <= scale[dim][1] + 1e-9, (dim, ci)
+        comparison = rendered["comparison"].path
+        page = browser.open(comparison, expressions={"filter": FILTER})
+        f = page.values["filter"]
+        assert f["all"] > f["search"] >= 1 and all(f["search_ids"])
+        assert 0 < f["fixed"] < f["all"] and set(f["fixed_dirs"]) == {"fixed"}
+        assert f["count"] == f"{f['fixed']} of {f['all']} shown"
+        page = browser.open(comparison.as_uri() + "#item-a-003", expressions={
+            "open": "document.getElementById('item-a-003').open", "target": "document.querySelector(':target').id",
+            "outline": "getComputedStyle(document.querySelector(':target')).outlineStyle"})  # fmt: skip
+        assert page.values == {"open": True, "target": "item-a-003", "outline": "solid"}
+        index = browser.open(rendered["out"] / "index.html", expressions={
+            "verdicts": "Array.from(document.querySelectorAll('td .verdict')).map(e => e.textContent)",
+            "rows": "document.querySelectorAll('tbody tr').length"})  # fmt: skip
+        assert index.values["rows"] == 2 and len(index.values["verdicts"]) == 2
+        assert index.console_errors == []
 
 
 @pytest.mark.browser

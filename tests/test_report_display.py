@@ -87,8 +87,10 @@ def _notebook_with_outputs(payload_html: str) -> nbformat.NotebookNode:
 def test_prepare_notebook_converts_figures_and_drops_active_content() -> None:
     nb, info = prepare_notebook(_notebook_with_outputs("<p>hi</p>"))
     outs = nb.cells[1].outputs
-    assert info.n_figures == 1 and len(info.script_hashes) == 1
-    assert "Plotly.newPlot" in outs[0]["data"]["text/html"]
+    assert info.n_figures == 1
+    fig_html = outs[0]["data"]["text/html"]  # a sized placeholder and its JSON as inert data, no code
+    assert 'class="et-plot plotly-graph-div"' in fig_html and '<script type="application/json"' in fig_html
+    assert "Plotly.newPlot" not in fig_html
     assert all(WIDGET_MIME not in o.get("data", {}) for o in outs)
     assert all("application/javascript" not in o.get("data", {}) for o in outs)
     assert info.stderr == ["UserWarning: something\n"] and info.dropped_widgets == 1
@@ -100,11 +102,13 @@ def test_export_html_is_offline_single_plotlyjs_and_has_header() -> None:
     html, info = export_html(_notebook_with_outputs("<p>hi</p>"), {"title": "T <1>", "evaltools_version": "9.9",
                                                                     "rendered_at": "today"})  # fmt: skip
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=[\"']?(https?:)?//", html)
-    assert html.count("Plotly.newPlot(") == 1
+    assert html.count("Plotly.newPlot(") == 1  # the one figure loader
     from evaltools.report_export import plotly_js
 
     marker = plotly_js()[:200]
     assert html.count(marker) == 1  # plotly.js embedded exactly once
+    # text first: plotly.js comes after the last output, not in the head
+    assert html.index("<p>hi</p>") < html.index(marker) and html.index(marker) > html.index("</main>")
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     assert "T &lt;1&gt;" in html and "abc123" in html and "r1, r2" in html and "9.9" in html
     assert "hidden_input_marker" not in html  # inputs hidden: the code cell's source is not in the page
@@ -113,9 +117,17 @@ def test_export_html_is_offline_single_plotlyjs_and_has_header() -> None:
 def test_export_without_figures_skips_plotlyjs() -> None:
     nb = new_notebook(cells=[new_markdown_cell("text")])
     html, info = export_html(nb, {"title": "T"})
-    assert info.n_figures == 0 and "Plotly" not in html and "script-src 'none'" in html
+    assert info.n_figures == 0 and "Plotly" not in html
+    csp = re.search(r"script-src ([^;]*);", html).group(1)
+    assert len(csp.split()) == 1  # only the page script (drilldown filter, anchors)
 
 
 def test_header_html_falls_back_to_parameters() -> None:
     text = header_html({"title": "x", "parameters": {"logs": "<p>"}, "evaltools_version": "1"})
     assert "Parameters" in text and "&lt;p&gt;" in text
+    # the calibration report's parameters read as text, never as a Python dict
+    text = header_html({"title": "x", "parameters": {"scales": {"helpfulness": [1, 2, 3, 4, 5]},
+                                                     "levels": {"helpfulness": "ordinal"}, "seed": 0}})
+    assert "helpfulness: 1-5" in text and "helpfulness: ordinal" in text
+    assert "{" not in text and "[" not in text and "'" not in text
+    assert 'href="index.html"' in text  # back to the index

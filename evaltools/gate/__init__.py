@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from evaltools.gate._cli import add_gate_parser, gate_command
 from evaltools.gate._noise import DimensionNoise, GateSimulation, NoiseFloor, aa_noise_floor, simulate_gate
+from evaltools.gate._render import gate_html
 from evaltools.gate._verdict import (
     EXIT_BLOCK,
     EXIT_ERROR,
@@ -61,5 +62,6 @@ __all__ = [
     "add_gate_parser",
     "gate",
     "gate_command",
+    "gate_html",
     "simulate_gate",
 ]

@@ -191,21 +191,64 @@ def gate_junit(result: GateResult) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def gate_html(result: GateResult) -> str:
-    """Build the notebook HTML view (escaped)."""
-    colour = {Verdict.PASS: "#1a7f37", Verdict.NEEDS_REVIEW: "#9a6700", Verdict.BLOCK: "#cf222e"}
+_COLOUR = {Verdict.PASS: "#1a7f37", Verdict.NEEDS_REVIEW: "#9a6700", Verdict.BLOCK: "#cf222e"}
+
+
+def _chip(verdict: Verdict) -> str:
+    return (f'<span class="et-chip" style="color:#fff;background:{_COLOUR[verdict]};border-radius:3px;padding:0 6px;'
+            f'font-weight:600;white-space:nowrap">{html.escape(verdict.value.replace("_", " "))}</span>')  # fmt: skip
+
+
+def gate_html(result: GateResult, *, calibration_href: str | None = None) -> str:
+    """Build the compact HTML view (escaped): a verdict banner, one row per dimension, reasons collapsed.
+
+    The notebook view of a :class:`GateResult` and the gate section of the
+    comparison report are this same table: dimension, verdict, gating, n,
+    effect and its interval as shares of the scale, adjusted p, MDE, and the
+    reasons in a ``<details>`` under each row. Each row has the anchor
+    ``gate-<dimension>``.
+
+    Args:
+        result: the gate result.
+        calibration_href: where an untrusted dimension links to (None: no link).
+
+    Returns:
+        HTML text.
+    """
+    e = html.escape
+    cmp = result.comparison
+    level = round(100 * (1 - cmp.alpha))
     head = (
-        f'<div><h3 style="color:{colour[result.verdict]}">Gate: {html.escape(result.verdict.value)}</h3>'
-        f"<p>{html.escape(result.summary)}</p>"
+        f'<div class="et-gate"><p style="font-size:1.15em"><b>{e(cmp.candidate_run)}</b> vs {e(cmp.baseline_run)}: '
+        f"{_chip(result.verdict)} (exit code {int(result.exit_code)})</p><p>{e(result.summary)}</p>"
     )
-    frame = result.to_frame()
-    table = frame.to_html(
-        index=False,
-        na_rep="",
-        escape=True,
-        formatters={
-            c: (lambda v: pct(v)) for c in ("effect_scaled", "ci_low_scaled", "ci_high_scaled", "ni_lower_scaled")
-        },
-        float_format=lambda v: f"{v:.4g}",
+    rows = []
+    for d in result.dimensions:
+        r = d.result
+        gating = "yes" if d.gating else "no"
+        if not d.trusted:
+            link = (f' <a href="{e(calibration_href)}">untrusted judge</a>' if calibration_href else
+                    " (untrusted judge)")  # fmt: skip
+            gating += link
+        adj = f"{_p(r.pvalue_adjusted)} ({'Holm' if r.family == 'holm' else 'BH'})" if r.family != "none" else "n/a"
+        mde = f"{100 * r.scaled(r.mde):.1f}%" if math.isfinite(r.mde) else "n/a"
+        reasons = "".join(f"<li>{e(x)}</li>" for x in d.reasons)
+        first = e(d.reasons[0]) if d.reasons else ""
+        why = (f'<details><summary>{first}</summary><ul style="margin:2px 0 2px 16px;padding:0">{reasons}</ul>'
+               "</details>" if len(d.reasons) > 1 else first)  # fmt: skip
+        ci = "n/a" if not math.isfinite(r.ci_low) else f"[{pct(r.scaled(r.ci_low))}, {pct(r.scaled(r.ci_high))}]"
+        rows.append(
+            f'<tr id="gate-{e(d.dimension)}"><td class="et-txt">{e(d.dimension)}</td>'
+            f'<td class="et-txt">{_chip(d.verdict)}</td><td class="et-txt">{gating}</td>'
+            f'<td class="et-num">{e(_n(r))}</td><td class="et-num">{e(pct(r.scaled(r.effect)))}</td>'
+            f'<td class="et-num">{e(ci)}</td><td class="et-num">{e(adj)}</td><td class="et-num">{e(mde)}</td>'
+            f'<td class="et-long" style="min-width:260px">{why}</td></tr>'
+        )
+    table = (
+        '<div class="et-tablewrap" style="overflow-x:auto"><table class="et-table"><thead><tr><th>dimension</th>'
+        f"<th>verdict</th><th>gating</th><th>n</th><th>effect</th><th>{level}% CI</th><th>adj. p</th><th>MDE</th>"
+        f"<th>why</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
-    return head + str(table) + "</div>"
+    note = (f'<p class="et-more">Effects are candidate minus baseline as a share of each dimension\'s scale; '
+            f"tolerance {100 * cmp.tolerance:g}%, margin {100 * cmp.margin:g}%, seed {cmp.seed}.</p>")  # fmt: skip
+    return head + table + note + "</div>"

@@ -87,14 +87,16 @@ class MonitorResult:
         n_ep = len(self.episodes())
         head = (
             f"<h4>Monitoring: {n_ep} alert episode(s), {len(self.alerts)} alert(s) over {len(f)} "
-            f"{self.windows.window} windows, {n_req:,} requests</h4><p>{html.escape(', '.join(self.sources[:3]))}"
-            f"{' ...' if len(self.sources) > 3 else ''}; {int(f['gap'].sum())} empty window(s), "
+            f"{self.windows.window} windows, {n_req:,} requests</h4><p>{html.escape(_sources_text(self.sources))}"
+            f"; {int(f['gap'].sum())} empty window(s), "
             f"{int(f['low_n'].sum())} low-n window(s); {self.quality.n_rows_read - self.quality.n_rows_used} row(s) "
             "excluded while loading.</p>"
         )
+        from evaltools.report_display import table
+
         notes = "".join(f"<p>{html.escape(n)}.</p>" for n in self.detection.notes)
         s = self.summary()[["metric", "detectors", "n_alerts", "first_alert", "last_alert"]]
-        return head + notes + str(s.to_html(index=False, escape=True, na_rep=""))
+        return head + notes + table(s, max_rows=None)._repr_html_()
 
     def save(self, directory: str | Path, *, prefix: str = "monitoring") -> list[Path]:
         """Write the tables as CSV and the alerts and summary as JSON into ``directory``.
@@ -203,6 +205,13 @@ def alert_episodes(
                 }
             )  # fmt: skip
     return pd.DataFrame(rows, columns=cols).sort_values(["start", "metric"]).reset_index(drop=True)
+
+
+def _sources_text(sources: Sequence[str]) -> str:
+    """Where the logs came from, in words: file names, or "an in-memory table" for a DataFrame."""
+    names = ["an in-memory table" if src == "<DataFrame>" else "an ibis table" if src == "<ibis table>" else src
+             for src in sources[:3]]  # fmt: skip
+    return "Logs from " + ", ".join(names) + (" ..." if len(sources) > 3 else "")
 
 
 def _jsonable(v: Any) -> bool:

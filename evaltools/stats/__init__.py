@@ -14,6 +14,7 @@ from evaltools.stats._estimate import (
     ProportionEstimate,
     StratifiedEstimate,
     StratumEstimate,
+    bounded_mean_interval,
     post_stratify,
     wilson_interval,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "StratifiedEstimate",
     "StratumEstimate",
     "UnmatchedItemsError",
+    "bounded_mean_interval",
     "compare",
     "mde",
     "n_required",

@@ -88,6 +88,62 @@ def wilson_interval(count: int, n: int, *, alpha: float = 0.05) -> ProportionEst
     return ProportionEstimate(count, n, count / n, float(lo), float(hi), 1 - alpha)
 
 
+def bounded_mean_interval(
+    values: np.ndarray | list[float], low: float, high: float, *, alpha: float = 0.05
+) -> tuple[float, float]:
+    """A t interval for the mean of scores on a bounded scale, built on the logit scale so it stays inside.
+
+    The mean is mapped to its share of the scale ``p = (mean - low) / (high
+    - low)``, the t interval is formed for ``logit(p)`` with the delta-method
+    standard error ``se_p / (p (1 - p))`` and mapped back (the logit
+    transformation for bounded means; Agresti, *Categorical Data Analysis*,
+    3rd ed., 2013, section 1.4 uses the same idea for proportions). Unlike
+    the plain ``mean +/- t * se``, which gives 4.955 [4.860, 5.049] on a 1-5
+    scale, the bounds never leave ``[low, high]``; near the middle of the
+    scale the two agree.
+
+    Args:
+        values: scored values (NaN-free), each in ``[low, high]``.
+        low: the scale's minimum.
+        high: the scale's maximum (``> low``).
+        alpha: 1 - confidence level.
+
+    Returns:
+        ``(ci_low, ci_high)``. NaN for fewer than 2 values; ``(mean, mean)``
+        when every value is the same (zero variance, also a mean on a bound).
+
+    Raises:
+        ConfigError: ``high <= low``, a value outside the scale, or a bad ``alpha``.
+
+    Examples:
+        >>> lo, hi = bounded_mean_interval([1, 5, 5, 5], 1, 5)  # plain t: [0.818, 7.182]
+        >>> 1 < round(lo, 3) < round(hi, 3) < 5
+        True
+    """
+    func = "bounded_mean_interval"
+    alpha = check_probability(alpha, "alpha", func)
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        raise ConfigError(f"The scale of {func} must have high > low. Got low={low!r}, high={high!r} instead.")
+    x = np.asarray(values, dtype=float)
+    n = x.shape[0]
+    if n < 2:
+        return math.nan, math.nan
+    if x.min() < low - 1e-9 or x.max() > high + 1e-9:
+        raise ConfigError(f"The values passed to {func} must lie in [{low:g}, {high:g}]. "
+                          f"Got values from {x.min():g} to {x.max():g}.")  # fmt: skip
+    mean = float(x.mean())
+    sd = float(x.std(ddof=1))
+    if sd == 0:
+        return mean, mean
+    span = high - low
+    p = min(max((mean - low) / span, 1e-12), 1 - 1e-12)
+    se_logit = sd / math.sqrt(n) / span / (p * (1 - p))
+    q = float(stats.t.isf(alpha / 2, n - 1))
+    centre = math.log(p / (1 - p))
+    lo_p, hi_p = (1 / (1 + math.exp(-(centre + s * q * se_logit))) for s in (-1, 1))
+    return low + span * lo_p, low + span * hi_p
+
+
 @dataclass(frozen=True, slots=True)
 class StratumEstimate:
     """One stratum's contribution to a post-stratified mean."""

@@ -166,10 +166,6 @@ class PairedScores:
     """Cluster code per item (items without a group get their own), or None."""
 
 
-def _fmt(value: float) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
-
-
 @dataclass(frozen=True, slots=True)
 class Comparison:
     """Baseline vs candidate on every dimension, overall and per stratum."""
@@ -281,29 +277,23 @@ class Comparison:
         )
 
     def _repr_html_(self) -> str:
+        from evaltools.report_display import table
+
+        level = 1 - self.alpha
         head = (
             f"<p><b>Comparison</b> {html.escape(self.candidate_run)} (candidate) vs "
             f"{html.escape(self.baseline_run)} (baseline): {len(self.overall)} dimensions, "
-            f"{round(100 * (1 - self.alpha))}% intervals, "
+            f"{round(100 * level)}% intervals, effects as shares of each dimension's scale, "
             f"seed {self.seed}</p>"
         )
-        cols = [
-            "dimension",
-            "stratum",
-            "kind",
-            "n",
-            "n_unscored",
-            "baseline_mean",
-            "candidate_mean",
-            "effect",
-            "ci_low",
-            "ci_high",
-            "pvalue",
-            "pvalue_adjusted",
-            "family",
-            "mde",
-            "status",
-        ]
+        cols = ["dimension", "stratum", "n", "n_unscored", "baseline_mean", "candidate_mean", "effect_scaled",
+                "ci_low_scaled", "ci_high_scaled", "pvalue_adjusted", "mde_scaled", "status"]  # fmt: skip
         frame = self.to_frame()[cols].copy()
-        frame["stratum"] = frame["stratum"].fillna("(all)")
-        return head + str(frame.to_html(index=False, na_rep="", float_format=_fmt))
+        pct = ("effect_scaled", "ci_low_scaled", "ci_high_scaled", "mde_scaled")
+        overall = frame[frame["stratum"].isna()].drop(columns="stratum")
+        out = head + table(overall, max_rows=None, percent=pct, confidence=level)._repr_html_()
+        strata = frame[frame["stratum"].notna()]
+        if len(strata):
+            shown = table(strata, max_rows=None, percent=pct, confidence=level)._repr_html_()
+            out += f"<details><summary>By stratum ({len(strata)} rows, exploratory)</summary>{shown}</details>"
+        return out
