@@ -291,7 +291,8 @@ def test_frame_and_html(mixed_result) -> None:
     assert list(df["check"]) == ["dimension", "dimension", "coverage"]
     assert df.loc[0, "verdict"] == "BLOCK" and df.loc[0, "effect_scaled"] == pytest.approx(-0.09)
     html = mixed_result._repr_html_()  # the compact table of the report, reasons collapsed
-    assert "BLOCK</span>" in html and html.count('<tr id="gate-') == 2 and "ci_low_scaled" not in html
+    # the coverage check has its own row, as in the Markdown and JUnit views
+    assert "BLOCK</span>" in html and html.count('<tr id="gate-') == 3 and "ci_low_scaled" not in html
 
 
 # --------------------------------------------------------------------------- noise floor and simulations

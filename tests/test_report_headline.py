@@ -161,7 +161,7 @@ def test_gate_result_renders_as_the_compact_report_table(gates) -> None:
     heads = re.findall(r"<th>(.*?)</th>", html)
     assert heads == ["dimension", "verdict", "gating", "n", "effect", "95% CI", "adj. p", "MDE", "why"]
     assert "<details>" in html or all(len(d.reasons) <= 1 for d in g.dimensions)  # reasons collapsed
-    assert html.count('<tr id="gate-') == len(g.dimensions)
+    assert html.count('<tr id="gate-') == len(g.checks)  # the dimensions and the coverage check
     assert "ci_low_scaled" not in html and "NaN" not in html
     assert show.gate_summary([g])._repr_html_().count("<table") == 1
     cmp_html = g.comparison._repr_html_()

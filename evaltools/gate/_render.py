@@ -223,10 +223,12 @@ def gate_html(result: GateResult, *, calibration_href: str | None = None) -> str
         f"{_chip(result.verdict)} (exit code {int(result.exit_code)})</p><p>{e(result.summary)}</p>"
     )
     rows = []
-    for d in result.dimensions:
+    for d in result.checks:
         r = d.result
         gating = "yes" if d.gating else "no"
-        if not d.trusted:
+        if d is result.coverage:
+            gating = "yes (check)"
+        elif not d.trusted:
             link = (f' <a href="{e(calibration_href)}">untrusted judge</a>' if calibration_href else
                     " (untrusted judge)")  # fmt: skip
             gating += link
