@@ -166,6 +166,11 @@ class _LineWriter:
             raise self._error
 
 
+_SESSION_FIELDS = ("wall_s", "requests", "cache_hits", "calls", "retries", "prompt_tokens", "completion_tokens",
+                   "generation_s")  # fmt: skip
+"""What one :func:`generate` call did (``Run.session``); summed over calls in the manifest's ``usage``."""
+
+
 def _record(item_id: str, c: Completion) -> dict[str, Any]:
     return {
         "id": item_id,
@@ -208,7 +213,9 @@ async def agenerate(
     done = {r["id"] for r in kept}
     todo = [item for item in gs.items if item["id"] not in done]
     if old is not None and not todo and old.get("status") == "complete":
-        return load_run(run_dir)  # finished already: nothing to call, nothing to rewrite
+        # Finished already: nothing to call, nothing to rewrite.
+        idle = dict.fromkeys(_SESSION_FIELDS, 0)
+        return replace(load_run(run_dir), session={**idle, "resumed": len(kept), "wall_s": 0.0})
 
     own_client = client is None
     if client is None:
@@ -300,7 +307,7 @@ async def agenerate(
             await client.aclose()
             if client.cache is not None:
                 client.cache.close()
-    return load_run(run_dir)
+    return replace(load_run(run_dir), session={**session, "resumed": len(kept)})
 
 
 def generate(
@@ -440,14 +447,37 @@ def run_command(args: argparse.Namespace) -> int:
     )
     summary = run.summary
     print(summary)
-    usage = run.manifest.get("usage", {})
-    print(
-        f"{usage.get('calls', 0)} LLM calls, {usage.get('cache_hits', 0)} cache hits, "
-        f"{usage.get('completion_tokens', 0)} completion tokens in {usage.get('wall_s', 0):.1f} s; "
-        f"run folder: {run.path}"
-    )
+    print(f"{session_line(run.session or {})}; run folder: {run.path}")
     if summary.n_errors:
         first = run.outputs.loc[run.outputs["error"].notna(), "error"].iloc[0]
         print(f"{summary.n_errors} items failed (first: {first}). Rerun the command to retry them.", file=sys.stderr)
         return 1
     return 0
+
+
+def session_line(session: dict[str, Any]) -> str:
+    """What this invocation did, in words: requests actually sent, cache hits, items resumed.
+
+    Args:
+        session: a :attr:`Run.session` dict.
+
+    Returns:
+        One line; a rerun of a finished run says it sent nothing.
+
+    Examples:
+        >>> session_line({"calls": 0, "retries": 0, "cache_hits": 0, "resumed": 250, "wall_s": 0.0})
+        'this invocation sent 0 requests: the run was already complete (250 items recorded)'
+        >>> session_line({"calls": 12, "retries": 2, "cache_hits": 238, "resumed": 0, "completion_tokens": 90, "wall_s": 1.25})
+        'this invocation sent 12 requests (2 retries), 238 answered from the cache, 90 completion tokens, 1.2 s'
+    """
+    calls, hits, resumed = int(session.get("calls", 0)), int(session.get("cache_hits", 0)), int(session.get("resumed", 0))
+    if calls == 0 and hits == 0 and int(session.get("requests", 0)) == 0:
+        return f"this invocation sent 0 requests: the run was already complete ({resumed} items recorded)"
+    retries = int(session.get("retries", 0))
+    parts = [f"this invocation sent {calls} request{'s' if calls != 1 else ''}" + (f" ({retries} retries)" if retries else "")]
+    parts.append(f"{hits} answered from the cache")
+    if resumed:
+        parts.append(f"{resumed} items kept from earlier sessions")
+    parts.append(f"{int(session.get('completion_tokens', 0))} completion tokens")
+    parts.append(f"{float(session.get('wall_s', 0.0)):.1f} s")
+    return ", ".join(parts)

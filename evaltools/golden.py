@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ._io import iter_jsonl
+from ._io import iter_jsonl, jsonschema_validators
 from .errors import ConfigError, GoldenSetError, SchemaError
 
 STRATA: tuple[str, ...] = ("common", "edge", "adversarial")
@@ -363,7 +363,7 @@ def _validate_item(raw: dict[str, Any], path: Path, line: int) -> dict[str, Any]
 def _load_schemas(
     folder: Path, items: list[dict[str, Any]], items_path: Path, lines: dict[str, int]
 ) -> dict[str, dict[str, Any]]:
-    from jsonschema import validators
+    validators = jsonschema_validators()
     from jsonschema.exceptions import SchemaError as JSError
 
     schemas: dict[str, dict[str, Any]] = {}

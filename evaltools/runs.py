@@ -166,6 +166,11 @@ class Run:
     """The parsed ``manifest.json``."""
     outputs: pd.DataFrame
     """One row per recorded item, columns :data:`OUTPUT_FIELDS`, in the order recorded."""
+    session: dict[str, Any] | None = None
+    """What the :func:`~evaltools.generation.generate` call that returned this run did:
+    ``calls`` (HTTP requests sent, retries included), ``retries``, ``cache_hits``,
+    ``resumed`` (items kept from earlier sessions), tokens and ``wall_s``. All zero
+    but ``resumed`` when the run was already complete. None from :func:`load_run`."""
 
     @property
     def id(self) -> str:

@@ -512,7 +512,7 @@ def test_cli_run_and_resume(tmp_path, server, capsys):
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "8/8 items, 8 ok" in out and "8 LLM calls" in out
+    assert "8/8 items, 8 ok" in out and "this invocation sent 8 requests, 0 answered from the cache" in out
     assert all(r.body["model"] == "other-model" for r in server.requests)  # type: ignore[index]
     assert load_run(tmp_path / "cli").variant.model == "other-model"  # type: ignore[union-attr]
     # A failing item makes the exit code 1.
@@ -531,3 +531,27 @@ def test_cli_run_and_resume(tmp_path, server, capsys):
         "--no-cache",
     )
     assert code == 1 and "bad_request" in capsys.readouterr().err
+
+
+def test_cli_summary_says_what_this_invocation_sent(tmp_path, server, capsys):
+    # Issue 12: a rerun printed the first session's "8 LLM calls" while the server got none.
+    args = ["run", "--golden", str(TINY), "--variant", "terse", "--base-url", server.base_url,
+            "--runs-dir", str(tmp_path), "--run-id", "honest", "--no-progress"]  # fmt: skip
+    assert _cli(*args) == 0
+    assert "this invocation sent 8 requests" in capsys.readouterr().out and server.completion_calls == 8
+    assert _cli(*args) == 0
+    out = capsys.readouterr().out
+    assert "this invocation sent 0 requests: the run was already complete (8 items recorded)" in out
+    assert server.completion_calls == 8
+    # Resumed: 3 lines lost, their answers still in the cache: 0 sent, 3 from the cache, 5 kept.
+    outputs = tmp_path / "honest" / "outputs.jsonl"
+    outputs.write_text("".join(outputs.read_text().splitlines(keepends=True)[:5]))
+    assert _cli(*args) == 0
+    out = capsys.readouterr().out
+    assert "this invocation sent 0 requests, 3 answered from the cache, 5 items kept from earlier sessions" in out
+    assert server.completion_calls == 8
+    # Without the cache, the same 3 are really sent.
+    outputs.write_text("".join(outputs.read_text().splitlines(keepends=True)[:5]))
+    assert _cli(*args, "--no-cache") == 0
+    assert "this invocation sent 3 requests, 0 answered from the cache, 5 items kept" in capsys.readouterr().out
+    assert server.completion_calls == 11
