@@ -18,7 +18,6 @@ import ast
 import importlib
 import sys
 import types
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,10 +100,6 @@ if TYPE_CHECKING:
     from .monitor import monitor as monitor_logs
     from .synthetic import generate_synthetic_logs
 
-try:
-    __version__ = version("evaltools")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "DEFAULT_TARGETS",
@@ -225,14 +220,27 @@ def _load(name: str) -> Any:
     return value
 
 
+def _version() -> str:
+    # importlib.metadata scans every installed distribution: worth it only when asked.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("evaltools")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "0.0.0+unknown"
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return _load(name)
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
 
 
 # Public names that are also subpackage names (``gate`` the function, ``evaltools.gate``

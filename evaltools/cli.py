@@ -74,6 +74,18 @@ class _Parser(argparse.ArgumentParser):
         return self.real_parser().parse_known_args(args, namespace)
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: looks the version up only when asked (importlib.metadata is not free)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from . import __version__
+
+        parser.exit(message=f"evaltools {__version__}\n")
+
+
 def _cmd_golden_check(args: argparse.Namespace) -> int:
     from .golden import check_golden, load_golden
 
@@ -174,9 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         The top-level parser.
     """
     parser = _Parser(prog="evaltools", description=__doc__.splitlines()[0])
-    from . import __version__
-
-    parser.add_argument("--version", action="version", version=f"evaltools {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     golden = sub.add_parser("golden", help="check or build golden sets")

@@ -28,14 +28,15 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._io import atomic_write_text, dumps_line, iter_jsonl
 from .errors import ConfigError, InputError, RunError
 from .golden import GoldenSet, load_golden
 from .variant import Variant
+
+if TYPE_CHECKING:  # pandas loads when a run is read back, not before the first request
+    import pandas as pd
 
 __all__ = [
     "OUTPUT_FIELDS",
@@ -203,6 +204,8 @@ class Run:
 
 
 def _outputs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    import pandas as pd
+
     df = pd.DataFrame([{k: r.get(k) for k in OUTPUT_FIELDS} for r in records], columns=list(OUTPUT_FIELDS))
     df["latency_s"] = pd.to_numeric(df["latency_s"], errors="coerce").astype(float)
     for col in ("prompt_tokens", "completion_tokens"):
