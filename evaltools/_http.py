@@ -71,7 +71,8 @@ def lean_transport_applies(base_url: str) -> bool:
 
     Returns:
         False when ``$HTTP(S)_PROXY``/``$ALL_PROXY`` would route it through a proxy
-        (the openai client's transport honours those); True otherwise.
+        (the openai client's transport honours those) or the URL has a query
+        string; True otherwise.
 
     Examples:
         >>> import os
@@ -79,8 +80,8 @@ def lean_transport_applies(base_url: str) -> bool:
         True
     """
     parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https"):
-        return False
+    if parts.scheme not in ("http", "https") or parts.query:
+        return False  # e.g. Azure's ?api-version=: left to the openai client
     proxies = urllib.request.getproxies()
     if not (proxies.get(parts.scheme) or proxies.get("all")):
         return True

@@ -49,7 +49,9 @@ def test_help_and_version_import_no_library_at_all():
 
 def test_run_imports_no_statistics_plots_or_grammars(tmp_path):
     # A whole `evaltools run` on a set with a JSON schema, against the fake server:
-    # jsonschema is loaded (the schema is checked), its IRI grammar (lark) is not.
+    # jsonschema is loaded (the schema is checked), its IRI grammar (lark) is not, nor
+    # is the openai package (requests go through evaltools._http; openai is imported
+    # only to describe a failure).
     code = f"""
 from fakeserver import FakeOpenAIServer
 from evaltools import cli
@@ -58,7 +60,7 @@ with FakeOpenAIServer() as srv:
                      "--runs-dir", {str(tmp_path)!r}, "--no-progress"])
     assert code == 0 and srv.completion_calls == 8, (code, srv.completion_calls)
 """
-    assert loaded_after(code, (*HEAVY, "rfc3987_syntax", "lark", "jsonschema")) == ["jsonschema"]
+    assert loaded_after(code, (*HEAVY, "rfc3987_syntax", "lark", "openai", "jsonschema")) == ["jsonschema"]
 
 
 def test_iri_format_is_still_checked_when_a_schema_asks():
