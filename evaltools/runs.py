@@ -25,8 +25,9 @@ import shutil
 import tempfile
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -165,13 +166,19 @@ class Run:
     """The run folder."""
     manifest: dict[str, Any]
     """The parsed ``manifest.json``."""
-    outputs: pd.DataFrame
-    """One row per recorded item, columns :data:`OUTPUT_FIELDS`, in the order recorded."""
+    records: list[dict[str, Any]] = field(repr=False)
+    """The ``outputs.jsonl`` lines as read, in the order recorded (:attr:`outputs` as dicts)."""
     session: dict[str, Any] | None = None
     """What the :func:`~evaltools.generation.generate` call that returned this run did:
     ``calls`` (HTTP requests sent, retries included), ``retries``, ``cache_hits``,
     ``resumed`` (items kept from earlier sessions), tokens and ``wall_s``. All zero
     but ``resumed`` when the run was already complete. None from :func:`load_run`."""
+
+    @cached_property
+    def outputs(self) -> pd.DataFrame:
+        """One row per recorded item, columns :data:`OUTPUT_FIELDS`, in the order recorded."""
+        # Built on first use: a rerun that finds the run complete never needs pandas.
+        return _outputs_frame(self.records)
 
     @property
     def id(self) -> str:
@@ -192,13 +199,12 @@ class Run:
     @property
     def summary(self) -> RunSummary:
         """Counts: ok, errors by reason, cached, truncated, empty, missing."""
-        records = self.outputs.astype(object).where(self.outputs.notna(), None).to_dict("records")
         missing = tuple((self.manifest.get("summary") or {}).get("missing_ids") or ())
-        return _summarize(self.id, int(self.manifest.get("n_items", len(records))), records, missing)
+        return _summarize(self.id, int(self.manifest.get("n_items", len(self.records))), self.records, missing)
 
     def __repr__(self) -> str:
         return (
-            f"Run(id={self.id!r}, source={self.manifest.get('source')!r}, outputs={len(self.outputs)}, "
+            f"Run(id={self.id!r}, source={self.manifest.get('source')!r}, outputs={len(self.records)}, "
             f"golden_version={self.golden_version!r})"
         )
 
@@ -266,7 +272,7 @@ def load_run(path: str | Path) -> Run:
         if key not in manifest:
             raise RunError(f"The manifest has no '{key}'.", path=manifest_path, field=key)
     records = [r for _, r in _read_outputs(folder / "outputs.jsonl")]
-    return Run(folder, manifest, _outputs_frame(records))
+    return Run(folder, manifest, records)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -114,3 +114,15 @@ def test_deferred_subcommand_parses_and_helps_like_its_module(capsys):
         cli.main(["run", "--help"])
     out = capsys.readouterr().out
     assert out.startswith("usage: evaltools run ") and "--concurrency" in out
+
+
+def test_unchanged_rerun_imports_neither_pandas_nor_the_http_stack(tmp_path):
+    from fakeserver import FakeOpenAIServer
+
+    with FakeOpenAIServer() as srv:
+        args = ["run", "--golden", str(TINY), "--variant", "terse", "--base-url", srv.base_url,
+                "--runs-dir", str(tmp_path), "--no-progress"]  # fmt: skip
+        assert cli.main(args) == 0 and srv.completion_calls == 8
+        code = f"from evaltools import cli\nassert cli.main({args!r}) == 0"
+        assert loaded_after(code, ("pandas", "numpy", "openai", "tenacity", "tqdm", *HEAVY)) == []
+        assert srv.completion_calls == 8
