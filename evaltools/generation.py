@@ -126,11 +126,14 @@ def _open_run(
 
 
 class _LineWriter:
-    """Appends JSONL lines, each with one write(2) and its own fsync, on a writer thread.
+    """Appends JSONL lines on a writer thread: every line queued so far in one write(2), then one fsync.
 
     An fsync takes milliseconds on a busy disk; done on the event loop it would
-    stall every request in flight. A line queued but not yet written when the
-    process dies is not lost either: its completion is already in the cache.
+    stall every request in flight, and one per line made a 64-way run wait on the
+    disk. Each line is whole in its write (a write(2) that returned survives a
+    killed process; the fsync covers a power cut), and lines are written as soon
+    as the thread wakes. A line queued but not yet written when the process dies
+    is not lost either: its completion is already in the cache.
     """
 
     def __init__(self, path: Path) -> None:
@@ -141,8 +144,14 @@ class _LineWriter:
         self._thread.start()
 
     def _drain(self) -> None:
-        while (data := self._queue.get()) is not None:
-            if self._error is not None:
+        stop = False
+        while not stop:
+            batch = [self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            stop = batch[-1] is None
+            data = b"".join(b for b in batch if b is not None)
+            if self._error is not None or not data:
                 continue
             try:
                 view = memoryview(data)
@@ -253,6 +262,7 @@ async def agenerate(
 
     bar = tqdm(total=len(gs.items), initial=len(done), desc=run_id, unit="item", disable=not progress)
     counts = Counter(errors=sum(1 for r in kept if r.get("error")), cached=sum(1 for r in kept if r.get("cached")))
+    bar.set_postfix(errors=counts["errors"], cached=counts["cached"], refresh=False)
     stats_before = client.stats
     started = time.perf_counter()
 
@@ -260,9 +270,10 @@ async def agenerate(
         record = _record(todo[i]["id"], completion)
         writer.write(record)
         records.append(record)
-        counts["errors"] += 0 if completion.ok else 1
-        counts["cached"] += int(completion.cached)
-        bar.set_postfix(errors=counts["errors"], cached=counts["cached"], refresh=False)
+        if not completion.ok or completion.cached:  # the postfix only changes then
+            counts["errors"] += 0 if completion.ok else 1
+            counts["cached"] += int(completion.cached)
+            bar.set_postfix(errors=counts["errors"], cached=counts["cached"], refresh=False)
         bar.update(1)
 
     status = "interrupted"

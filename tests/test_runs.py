@@ -555,3 +555,32 @@ def test_cli_summary_says_what_this_invocation_sent(tmp_path, server, capsys):
     assert _cli(*args, "--no-cache") == 0
     assert "this invocation sent 3 requests, 0 answered from the cache, 5 items kept" in capsys.readouterr().out
     assert server.completion_calls == 11
+
+
+def test_line_writer_batches_fsyncs_and_keeps_every_line_in_order(tmp_path, monkeypatch):
+    # Issue 12: one fsync per line made a 64-way run wait on the disk. Lines queued
+    # while an fsync runs go out together in one write and one fsync.
+    import threading
+
+    from evaltools import generation
+
+    first_sync, release, syncs = threading.Event(), threading.Event(), []
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        syncs.append(fd)
+        if len(syncs) == 1:
+            first_sync.set()
+            release.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(generation.os, "fsync", slow_fsync)
+    writer = generation._LineWriter(tmp_path / "outputs.jsonl")
+    writer.write({"id": "i000"})
+    assert first_sync.wait(10)
+    for k in range(1, 51):
+        writer.write({"id": f"i{k:03d}"})
+    release.set()
+    writer.close()
+    assert [r["id"] for r in lines_of(tmp_path / "outputs.jsonl")] == [f"i{k:03d}" for k in range(51)]
+    assert len(syncs) == 2
