@@ -184,7 +184,8 @@ def part1(base_url: str, tmp: Path) -> bool:
     golden.mkdir()
     with open(golden / "items.jsonl", "w") as fh:
         for i in range(N):
-            fh.write(json.dumps({"id": f"i{i:04d}", "stratum": "common", "query": f"generate {i}", "ideal": "x"}) + "\n")
+            item = {"id": f"i{i:04d}", "stratum": "common", "query": f"generate {i}", "ideal": "x"}
+            fh.write(json.dumps(item) + "\n")
     gs = load_golden(golden, warn=False)
     start = time.perf_counter()
     run = generate(
@@ -237,7 +238,9 @@ def run_timed(server: Server, cmd: list[str], env: dict[str, str], cwd: Path) ->
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
     wall = time.time() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:3])} ... exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"{' '.join(cmd[:3])} ... exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
     stats = server.ask("stats")
     first = None if stats["first"] is None else stats["first"] - start
     window = None if stats["first"] is None else stats["last"] + DELAY_S - stats["first"]
@@ -269,7 +272,8 @@ def load_queries(n: int) -> list[dict[str, Any]]:
             if isinstance(item["query"], str):
                 item["query"] = f"{item['query']} (copy {copy})"
             else:
-                item["query"] = [*item["query"][:-1], {**item["query"][-1], "content": f"{item['query'][-1]['content']} (copy {copy})"}]
+                last = item["query"][-1]
+                item["query"] = [*item["query"][:-1], {**last, "content": f"{last['content']} (copy {copy})"}]
         out.append(item)
     return out
 
@@ -405,7 +409,8 @@ class Inspect(Tool):
         self.exe = _find("BENCH_INSPECT", "inspect", PEERS / "inspect-venv" / "bin" / "inspect")
 
     def available(self) -> str | None:
-        return None if self.exe else "not installed (pip install inspect-ai in /tmp/peers/inspect-venv, or set $BENCH_INSPECT)"
+        why = "not installed (pip install inspect-ai in /tmp/peers/inspect-venv, or set $BENCH_INSPECT)"
+        return None if self.exe else why
 
     def version(self) -> str:
         assert self.exe
@@ -478,10 +483,11 @@ def part2(server: Server, tmp: Path, repeat: int, peers: bool) -> bool:
 
     help_s = time_cli(["--help"], max(5, repeat))
     version_s = time_cli(["--version"], max(5, repeat))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     import_s = statistics.median(
-        _timed(lambda: subprocess.run([sys.executable, "-c", "import evaltools"], env={**os.environ, "PYTHONPATH": str(REPO)}, check=True))
+        _timed(lambda: subprocess.run([sys.executable, "-c", "import evaltools"], env=env, check=True))
         for _ in range(max(5, repeat))
-    )  # fmt: skip
+    )
 
     results: dict[str, dict[str, Timing]] = {}
     for tool in tools:
@@ -512,19 +518,21 @@ def part2(server: Server, tmp: Path, repeat: int, peers: bool) -> bool:
     )
     for note in notes:
         print(f"  note: {note}")
-    print(f"  evaltools --help {help_s:.3f} s, --version {version_s:.3f} s, python -c 'import evaltools' {import_s:.3f} s "
-          f"[target --help < 0.5 s: {'PASS' if help_s < 0.5 else 'FAIL'}]")  # fmt: skip
+    print(
+        f"  evaltools --help {help_s:.3f} s, --version {version_s:.3f} s, "
+        f"python -c 'import evaltools' {import_s:.3f} s [target --help < 0.5 s: {'PASS' if help_s < 0.5 else 'FAIL'}]"
+    )
     rows: list[tuple[str, Callable[[dict[str, Timing]], str]]] = [
         ("version", lambda r: ""),
         ("c=16, 250: cold wall", lambda r: fmt(r["c16"].wall_s)),
         ("  first request after", lambda r: fmt(r["c16"].first_s)),
-        (f"  request window / ideal ({ideal16:.3f} s)", lambda r: fmt(ideal16 / r["c16"].window_s if r["c16"].window_s else None, ".2f", "")),
+        (f"  request window / ideal ({ideal16:.3f} s)", lambda r: share(ideal16, r["c16"].window_s)),
         ("  requests received", lambda r: str(r["c16"].requests)),
         ("unchanged rerun: wall", lambda r: fmt(r["rerun"].wall_s)),
         ("  requests received", lambda r: str(r["rerun"].requests)),
         ("c=64, 1000: cold wall", lambda r: fmt(r["c64"].wall_s)),
         ("  first request after", lambda r: fmt(r["c64"].first_s)),
-        (f"  request window / ideal ({ideal64:.3f} s)", lambda r: fmt(ideal64 / r["c64"].window_s if r["c64"].window_s else None, ".2f", "")),
+        (f"  request window / ideal ({ideal64:.3f} s)", lambda r: share(ideal64, r["c64"].window_s)),
         ("  requests received", lambda r: str(r["c64"].requests)),
     ]  # fmt: skip
     width = max(len(r[0]) for r in rows) + 2
@@ -546,20 +554,26 @@ def part2(server: Server, tmp: Path, repeat: int, peers: bool) -> bool:
     if "promptfoo" in results:
         pf = results["promptfoo"]
         checks["c=16 cold wall ahead of promptfoo"] = ours["c16"].wall_s < pf["c16"].wall_s
-        print(
-            f"ratios, evaltools / promptfoo: cold wall {ours['c16'].wall_s / pf['c16'].wall_s:.2f}, "
-            f"rerun {ours['rerun'].wall_s / pf['rerun'].wall_s:.2f}, c=64 wall {ours['c64'].wall_s / pf['c64'].wall_s:.2f}"
-        )
+        print("ratios, evaltools / promptfoo: " + ratios(ours, pf))
     if "Inspect AI" in results:
         ia = results["Inspect AI"]
-        print(
-            f"ratios, evaltools / Inspect AI: cold wall {ours['c16'].wall_s / ia['c16'].wall_s:.2f}, "
-            f"rerun {ours['rerun'].wall_s / ia['rerun'].wall_s:.2f}, c=64 wall {ours['c64'].wall_s / ia['c64'].wall_s:.2f}"
-        )
-    print(f"cold wall / ideal (evaltools): c=16 {ours['c16'].wall_s / ideal16:.2f}, c=64 {ours['c64'].wall_s / ideal64:.2f}")
+        print("ratios, evaltools / Inspect AI: " + ratios(ours, ia))
+    c16, c64 = ours["c16"].wall_s / ideal16, ours["c64"].wall_s / ideal64
+    print(f"cold wall / ideal (evaltools): c=16 {c16:.2f}, c=64 {c64:.2f}")
     for name, ok in checks.items():
         print(f"[target {name}: {'PASS' if ok else 'FAIL'}]")
     return all(checks.values())
+
+
+def share(ideal: float, window: float | None) -> str:
+    return fmt(ideal / window if window else None, ".2f", "")
+
+
+def ratios(ours: dict[str, Timing], peer: dict[str, Timing]) -> str:
+    return ", ".join(
+        f"{label} {ours[key].wall_s / peer[key].wall_s:.2f}"
+        for label, key in (("cold wall c=16", "c16"), ("unchanged rerun", "rerun"), ("cold wall c=64", "c64"))
+    )
 
 
 def tool_cwd(tool: Tool) -> Path:

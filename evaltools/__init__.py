@@ -21,19 +21,32 @@ import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
 from .errors import (
     ConfigError,
-    LogError,
     EvaltoolsError,
     GoldenSetError,
     InputError,
+    LogError,
     RunError,
     SchemaError,
     VersionMismatchError,
 )
 
 if TYPE_CHECKING:
+    from .annotate import Annotator
+    from .calibration import CalibrationReport, calibrate
+    from .calibration_pairwise import length_bias, position_bias
+    from .calibration_ppi import PPIResult, ppi_mean, ppi_mean_difference
+    from .gate import (
+        EXIT_BLOCK,
+        EXIT_NEEDS_REVIEW,
+        EXIT_PASS,
+        GateResult,
+        Verdict,
+        aa_noise_floor,
+        gate,
+    )
+    from .generation import generate
     from .golden import (
         DEFAULT_TARGETS,
         GoldenCheck,
@@ -44,6 +57,13 @@ if TYPE_CHECKING:
         load_golden,
         sample_golden,
     )
+    from .labels import append_label, calibration_subset, labels_from_csv, load_labels
+    from .llm import LLMCache, LLMClient, LLMCompleter
+    from .monitor import MonitorResult, detect_anomalies, estimate_judged_mean, load_logs, select_for_judging
+    from .monitor import monitor as monitor_logs
+    from .report import render_report, write_index
+    from .rubric import Rubric, load_rubric, rubric_names
+    from .runs import Run, import_outputs, load_run
     from .scorers import (
         Dimension,
         Embedder,
@@ -62,7 +82,7 @@ if TYPE_CHECKING:
         score_run,
         summarize_scores,
     )
-
+    from .scorers.judge import JudgeClient, PairwiseJudge, RubricJudge
     from .stats import (
         Comparison,
         PairedResult,
@@ -75,30 +95,8 @@ if TYPE_CHECKING:
         power,
         wilson_interval,
     )
-    from .gate import (
-        EXIT_BLOCK,
-        EXIT_NEEDS_REVIEW,
-        EXIT_PASS,
-        GateResult,
-        Verdict,
-        aa_noise_floor,
-        gate,
-    )
-    from .calibration import CalibrationReport, calibrate
-    from .calibration_ppi import PPIResult, ppi_mean, ppi_mean_difference
-    from .calibration_pairwise import length_bias, position_bias
-    from .rubric import Rubric, load_rubric, rubric_names
-    from .labels import append_label, calibration_subset, labels_from_csv, load_labels
-    from .scorers.judge import JudgeClient, PairwiseJudge, RubricJudge
-    from .annotate import Annotator
-    from .variant import Variant
-    from .runs import Run, import_outputs, load_run
-    from .generation import generate
-    from .llm import LLMCache, LLMClient, LLMCompleter
-    from .report import render_report, write_index
-    from .monitor import MonitorResult, detect_anomalies, estimate_judged_mean, load_logs, select_for_judging
-    from .monitor import monitor as monitor_logs
     from .synthetic import generate_synthetic_logs
+    from .variant import Variant
 
 
 __all__ = [
@@ -197,9 +195,7 @@ def _lazy_names() -> dict[str, tuple[str, str]]:
     to the block is importable from ``evaltools`` and seen by type checkers alike.
     """
     tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
-    block = next(
-        node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
-    )
+    block = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
     names: dict[str, tuple[str, str]] = {}
     for node in block.body:
         if isinstance(node, ast.ImportFrom):

@@ -75,8 +75,8 @@ def lean_transport_applies(base_url: str) -> bool:
         string; True otherwise.
 
     Examples:
-        >>> import os
-        >>> lean_transport_applies("http://127.0.0.1:8080/v1") == (not os.environ.get("HTTP_PROXY") and not os.environ.get("http_proxy"))
+        >>> import urllib.request
+        >>> lean_transport_applies("http://127.0.0.1:8080/v1") == (not urllib.request.getproxies().get("http"))
         True
     """
     parts = urlsplit(base_url)
@@ -151,9 +151,8 @@ class LeanHTTP:
         Raises:
             HTTPError: ``"connection"`` or ``"timeout"`` (the status is the caller's to judge).
         """
-        request = (
-            f"POST {self.prefix}{path} HTTP/1.1\r\n{self._head}\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode("latin-1") + body
+        head = f"POST {self.prefix}{path} HTTP/1.1\r\n{self._head}\r\nContent-Length: {len(body)}\r\n\r\n"
+        request = head.encode("latin-1") + body
         conn: _Conn | None = None
         try:
             async with asyncio.timeout(timeout):
@@ -223,13 +222,12 @@ class LeanHTTP:
             self._idle.pop().close()
 
 
-def openai_error(exc: HTTPError, url: str, client: Any = None) -> Exception:
+def openai_error(exc: HTTPError, url: str) -> Exception:
     """The exception the ``openai`` client raises for the same failure (imports ``openai``).
 
     Args:
         exc: the failure.
         url: the request's URL.
-        client: unused; kept for symmetry with the openai client's ``_make_status_error``.
 
     Returns:
         ``openai.APITimeoutError``, ``openai.APIConnectionError`` (its ``__cause__``
@@ -263,4 +261,4 @@ def openai_error(exc: HTTPError, url: str, client: Any = None) -> Exception:
         429: openai.RateLimitError,
     }
     cls = classes.get(exc.status, openai.InternalServerError if exc.status >= 500 else openai.APIStatusError)
-    return cls(f"Error code: {exc.status} - {body}", response=response, body=data)  # type: ignore[no-any-return]
+    return cls(f"Error code: {exc.status} - {body}", response=response, body=data)

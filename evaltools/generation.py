@@ -478,14 +478,16 @@ def session_line(session: dict[str, Any]) -> str:
     Examples:
         >>> session_line({"calls": 0, "retries": 0, "cache_hits": 0, "resumed": 250, "wall_s": 0.0})
         'this invocation sent 0 requests: the run was already complete (250 items recorded)'
-        >>> session_line({"calls": 12, "retries": 2, "cache_hits": 238, "resumed": 0, "completion_tokens": 90, "wall_s": 1.25})
+        >>> session_line({"calls": 12, "retries": 2, "cache_hits": 238, "completion_tokens": 90, "wall_s": 1.25})
         'this invocation sent 12 requests (2 retries), 238 answered from the cache, 90 completion tokens, 1.2 s'
     """
-    calls, hits, resumed = int(session.get("calls", 0)), int(session.get("cache_hits", 0)), int(session.get("resumed", 0))
+    calls, hits = int(session.get("calls", 0)), int(session.get("cache_hits", 0))
+    resumed = int(session.get("resumed", 0))
     if calls == 0 and hits == 0 and int(session.get("requests", 0)) == 0:
         return f"this invocation sent 0 requests: the run was already complete ({resumed} items recorded)"
     retries = int(session.get("retries", 0))
-    parts = [f"this invocation sent {calls} request{'s' if calls != 1 else ''}" + (f" ({retries} retries)" if retries else "")]
+    sent = f"this invocation sent {calls} request{'s' if calls != 1 else ''}"
+    parts = [sent + (f" ({retries} retries)" if retries else "")]
     parts.append(f"{hits} answered from the cache")
     if resumed:
         parts.append(f"{resumed} items kept from earlier sessions")

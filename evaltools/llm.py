@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
+from ._http import HTTPError, JSONObject, LeanHTTP, lean_transport_applies, openai_error
 from ._llm_support import (
     ERROR_REASONS,
     NO_KEY,
@@ -53,7 +54,6 @@ from ._llm_support import (
     server_message,
     worker_loop,
 )
-from ._http import HTTPError, JSONObject, LeanHTTP, lean_transport_applies, openai_error
 from .errors import ConfigError, LLMError
 from .llm_cache import ChatRequest, Completion, LLMCache, Message, cache_key, canonical_json
 

@@ -36,9 +36,9 @@ async def raw_server(answers: list[bytes]) -> tuple[asyncio.Server, str, list[in
 @pytest.mark.parametrize(
     "answer",
     [
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"a\": \"hi\"}",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n7\r\n: \"hi\"}\r\n0\r\n\r\n",
-        b"HTTP/1.0 200 OK\r\n\r\n{\"a\": \"hi\"}",
+        b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"a": "hi"}',
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"a"\r\n7\r\n: "hi"}\r\n0\r\n\r\n',
+        b'HTTP/1.0 200 OK\r\n\r\n{"a": "hi"}',
     ],
     ids=["content-length", "chunked", "http/1.0 to end of stream"],
 )
@@ -69,7 +69,9 @@ def test_keep_alive_connections_are_reused_and_bounded_by_concurrency():
 def test_failures_become_the_openai_exceptions():
     import openai
 
-    err = openai_error(HTTPError("status", 429, {"retry-after": "2"}, b'{"error": {"message": "slow down"}}'), "http://h/v1")
+    err = openai_error(
+        HTTPError("status", 429, {"retry-after": "2"}, b'{"error": {"message": "slow down"}}'), "http://h/v1"
+    )
     assert isinstance(err, openai.RateLimitError) and err.response.headers["retry-after"] == "2"
     assert err.body == {"message": "slow down"}
     assert isinstance(openai_error(HTTPError("status", 503, {}, b"busy"), "http://h/v1"), openai.InternalServerError)
@@ -78,8 +80,9 @@ def test_failures_become_the_openai_exceptions():
 
 
 def test_a_proxy_hands_requests_to_the_openai_client(monkeypatch):
-    for var in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.lower(), raising=False)
     assert lean_transport_applies("http://127.0.0.1:8080/v1")
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
     assert not lean_transport_applies("http://10.0.0.5:8080/v1")
