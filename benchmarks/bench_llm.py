@@ -434,7 +434,8 @@ class Inspect(Tool):
 
     def command(self, concurrency: int) -> list[str]:
         assert self.exe
-        return [self.exe, "eval", str(self.work / "task.py"), "--model", "openai-api/fake/m",
+        # Relative: inspect refuses an absolute task path ("Non-relative patterns are unsupported").
+        return [self.exe, "eval", "task.py", "--model", "openai-api/fake/m",
                 "--max-connections", str(concurrency), "--display", "none"]  # fmt: skip
 
     def env(self) -> dict[str, str]:
@@ -490,22 +491,30 @@ def part2(server: Server, tmp: Path, repeat: int, peers: bool) -> bool:
     )
 
     results: dict[str, dict[str, Timing]] = {}
-    for tool in tools:
+    for tool in list(tools):
         per: dict[str, Timing] = {}
-        for label, n, c in (("c16", 250, 16), ("c64", 1000, 64)):
-            tool.prepare(tmp / f"{tool.name.replace(' ', '_')}-{label}", load_queries(n), server.base_url)
-            cold, rerun = [], []
-            for _ in range(repeat):
+        try:
+            for label, n, c in (("c16", 250, 16), ("c64", 1000, 64)):
+                tool.prepare(tmp / f"{tool.name.replace(' ', '_')}-{label}", load_queries(n), server.base_url)
+                cold, rerun = [], []
+                for _ in range(repeat):
+                    tool.reset_cache()
+                    cold.append(run_timed(server, tool.command(c), tool.env(), tool_cwd(tool)))
+                    if label == "c16":
+                        rerun.append(run_timed(server, tool.command(c), tool.env(), tool_cwd(tool)))
+                per[label] = median_timing(cold)
+                if rerun:
+                    per["rerun"] = median_timing(rerun)
                 tool.reset_cache()
-                cold.append(run_timed(server, tool.command(c), tool.env(), tool_cwd(tool)))
-                if label == "c16":
-                    rerun.append(run_timed(server, tool.command(c), tool.env(), tool_cwd(tool)))
-            per[label] = median_timing(cold)
-            if rerun:
-                per["rerun"] = median_timing(rerun)
-            tool.reset_cache()
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            if isinstance(tool, Evaltools):
+                raise
+            notes.append(f"{tool.name}: failed, left out ({str(exc).splitlines()[0][:200]})")
+            tools.remove(tool)
+            continue
         results[tool.name] = per
-        print(f"  measured {tool.name}", file=sys.stderr, flush=True)
+        print(f"  measured {tool.name}: " + ", ".join(f"{k} wall {v.wall_s:.2f} s, first {fmt(v.first_s)}, "
+              f"window {fmt(v.window_s)}, {v.requests} requests" for k, v in per.items()), file=sys.stderr, flush=True)
 
     ideal16 = 250 * DELAY_S / 16
     ideal64 = 1000 * DELAY_S / 64
