@@ -35,7 +35,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .annotate import Annotator
     from .calibration import CalibrationReport, calibrate
-    from .calibration_pairwise import length_bias, position_bias
+    from .calibration_pairwise import PairwiseCalibration, calibrate_pairwise, length_bias, position_bias
     from .calibration_ppi import PPIResult, ppi_mean, ppi_mean_difference
     from .gate import (
         EXIT_BLOCK,
@@ -154,6 +154,8 @@ __all__ = [
     "PPIResult",
     "ppi_mean",
     "ppi_mean_difference",
+    "PairwiseCalibration",
+    "calibrate_pairwise",
     "length_bias",
     "position_bias",
     "Rubric",

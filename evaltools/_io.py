@@ -39,15 +39,27 @@ def iter_jsonl(
     Yields:
         The 1-based line number and the decoded JSON object.
 
+    A UTF-8 byte-order mark at the start is skipped; CRLF line endings are read
+    like LF.
+
     Raises:
         InputError: (the ``error`` subclass) when the file is missing, not
-            UTF-8, a line is not JSON, a line is not an object, or the file is
-            empty and ``allow_empty`` is False.
+            UTF-8, has CR-only (old Mac) line endings, a line is not JSON, a
+            line is not an object, or the file is empty and ``allow_empty`` is False.
     """
     path = Path(path)
     if not path.exists():
         raise error("File not found.", path=path)
     raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        # A UTF-8 byte-order mark (Windows editors, Excel exports): not content.
+        raw = raw[3:]
+    if b"\n" not in raw and b"\r" in raw.strip():
+        raise error(
+            "The file has old Mac (CR-only) line endings, so it reads as one line. "
+            "Re-save it with LF (or CRLF) line endings, e.g. `tr '\\r' '\\n' < old > new`.",
+            path=path,
+        )
     lines = raw.split(b"\n")
     torn_tail = not raw.endswith(b"\n")
     n_records = 0

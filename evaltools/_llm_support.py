@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import os
 import re
 import threading
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     import openai
 
 T = TypeVar("T")
+
+log = logging.getLogger("evaltools.llm")
 
 NO_KEY = "sk-no-key"
 """The placeholder key sent to endpoints that need none (a local server)."""
@@ -80,7 +83,7 @@ def resolve_api_key(api_key_env: str | None, env_file: str | Path | None, base_u
     if not key and api_key_env and env_file is not None:
         key = read_env_file(Path(env_file), api_key_env)
     if key:
-        return key
+        return _clean_key(key, api_key_env or "OPENAI_API_KEY")
     host = (urlsplit(base_url).hostname or "").lower()
     if host == "openai.com" or host.endswith(".openai.com"):
         raise ConfigError(
@@ -90,6 +93,25 @@ def resolve_api_key(api_key_env: str | None, env_file: str | Path | None, base_u
     # Local and self-hosted servers (llama.cpp, vLLM, Ollama) usually want none;
     # the openai client insists on a non-empty string.
     return NO_KEY
+
+
+def _clean_key(key: str, name: str) -> str:
+    # `export KEY=$(cat key.txt)` keeps no newline, but `KEY="$(cat key.txt)\n"`, a .env
+    # written on Windows or a copy-paste do: such a key fails in the HTTP header as a
+    # confusing connection error. Surrounding whitespace is never part of a key.
+    stripped = key.strip()
+    if stripped != key:
+        log.info("Stripped surrounding whitespace (a newline?) from the API key in $%s.", name)
+    if not stripped:
+        raise ConfigError(f"The API key in ${name} is only whitespace. Set it to the key itself.")
+    bad = next((c for c in stripped if ord(c) < 0x21 or ord(c) == 0x7F or ord(c) > 0x7E), None)
+    if bad is not None:
+        kind = "a space" if bad == " " else ("a newline" if bad in "\r\n" else f"the character U+{ord(bad):04X}")
+        raise ConfigError(
+            f"The API key in ${name} contains {kind} inside it; an API key is one word of printable ASCII. "
+            "Check how the variable is set (the key is not shown)."
+        )
+    return stripped
 
 
 def sanitize_url(url: str) -> str:
@@ -111,6 +133,37 @@ def sanitize_url(url: str) -> str:
     if parts.port is not None:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def normalize_base_url(url: str) -> str:
+    """The endpoint part of its identity: a URL with case, default port and slashes folded.
+
+    Two spellings of one endpoint give the same text, so they share cached
+    completions; two endpoints never do.
+
+    Args:
+        url: an endpoint URL.
+
+    Returns:
+        ``scheme://host[:port]/path`` with scheme and host lower-cased, the default
+        port (80 for http, 443 for https) dropped, repeated and trailing slashes
+        removed, and no credentials, query or fragment.
+
+    Examples:
+        >>> normalize_base_url("HTTP://User:pw@LocalHost:80//v1/?x=1")
+        'http://localhost/v1'
+        >>> normalize_base_url("https://api.openai.com:443/v1") == normalize_base_url("https://api.openai.com/v1/")
+        True
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    netloc = f"[{host}]" if ":" in host else host
+    port = parts.port
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        netloc += f":{port}"
+    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
+    return urlunsplit((scheme, netloc, path, "", ""))
 
 
 _SECRETISH = re.compile(r"(?i)\b(?:sk|pk|key|token)[-_][A-Za-z0-9*_\-]{4,}|Bearer\s+\S+")
@@ -211,10 +264,17 @@ class MalformedResponse(Exception):
     """The endpoint answered 200 with something that is not a chat completion."""
 
 
+class DeadlineExceeded(Exception):
+    """One attempt ran past its wall-clock deadline (the answer was not complete in time)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no complete answer within {seconds:g} s")
+
+
 def error_reason(exc: BaseException | None) -> str:
     import openai
 
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError | DeadlineExceeded):
         return "timeout"
     if isinstance(exc, openai.APIConnectionError):
         return "connection_error"
@@ -266,21 +326,76 @@ def server_message(exc: openai.APIStatusError) -> str:
     return str(exc.message)[:300]
 
 
+def _field(obj: Any, name: str) -> Any:
+    # The openai client builds its response models without validation, so a
+    # malformed body comes back as dicts, strings or missing attributes.
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
 def parse_completion(response: Any, latency: float, attempts: int) -> Completion:
-    choices = getattr(response, "choices", None)
-    if not choices:
-        raise MalformedResponse("no choices")
+    """Read a chat completion body strictly; anything but a text answer raises.
+
+    A 200 whose body is not a chat completion (``{"choices": ["hello"]}``,
+    ``"content": null``, no ``choices``) raises :class:`MalformedResponse` with the
+    reason, so it is retried and, failing that, recorded as an error: it is never
+    taken (or cached) as a successful empty answer. An empty string is a real
+    answer. A ``null`` content that comes with a ``refusal`` text (OpenAI's
+    structured refusal) is that text.
+    """
+    choices = _field(response, "choices")
+    if choices is None:
+        raise MalformedResponse("no 'choices' in the body")
+    if not isinstance(choices, list | tuple) or not choices:
+        raise MalformedResponse(f"'choices' is {_shape(choices)}, not a non-empty list")
     choice = choices[0]
-    message = getattr(choice, "message", None)
-    content = getattr(message, "content", None)
-    if content is not None and not isinstance(content, str):
-        raise MalformedResponse(f"content is a {type(content).__name__}, not text")
-    usage = getattr(response, "usage", None)
+    if isinstance(choice, str) or not (isinstance(choice, Mapping) or hasattr(choice, "message")):
+        raise MalformedResponse(f"choices[0] is {_shape(choice)}, not an object with a 'message'")
+    message = _field(choice, "message")
+    if message is None:
+        raise MalformedResponse("choices[0] has no 'message'")
+    if isinstance(message, str) or not (isinstance(message, Mapping) or hasattr(message, "content")):
+        raise MalformedResponse(f"choices[0].message is {_shape(message)}, not an object")
+    content = _field(message, "content")
+    if content is None:
+        refusal = _field(message, "refusal")
+        if isinstance(refusal, str) and refusal:
+            content = refusal
+        elif _field(message, "tool_calls"):
+            raise MalformedResponse("choices[0].message.content is null (the model called a tool instead)")
+        else:
+            raise MalformedResponse("choices[0].message.content is null")
+    if not isinstance(content, str):
+        raise MalformedResponse(f"choices[0].message.content is {_shape(content)}, not text")
+    usage = _field(response, "usage")
+    served = _field(response, "model")
+    fingerprint = _field(response, "system_fingerprint")
     return Completion(
-        output=content or "",
-        finish_reason=getattr(choice, "finish_reason", None),
-        prompt_tokens=getattr(usage, "prompt_tokens", None),
-        completion_tokens=getattr(usage, "completion_tokens", None),
+        output=content,
+        finish_reason=_str_or_none(_field(choice, "finish_reason")),
+        prompt_tokens=_int_or_none(_field(usage, "prompt_tokens")) if usage is not None else None,
+        completion_tokens=_int_or_none(_field(usage, "completion_tokens")) if usage is not None else None,
         latency_s=latency,
         attempts=attempts,
+        served_model=_str_or_none(served),
+        system_fingerprint=_str_or_none(fingerprint),
     )
+
+
+def _shape(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"a string ({value[:40]!r})"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)}"
+    return f"a {type(value).__name__}"
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -35,6 +35,7 @@ from evaltools.calibration_inputs import (
     Consensus,
     Level,
     check_scale,
+    check_trust_params,
     indices,
     param_error,
     per_dimension,
@@ -135,6 +136,7 @@ def _calibrate_dimension(
     n_resamples: int,
     rng: np.random.Generator,
     seed: int,
+    extra_notes: tuple[str, ...] = (),
 ) -> DimensionCalibration:
     k = len(scale)
     indices(h["value"].to_numpy(), scale, "Human label", dim)
@@ -152,7 +154,7 @@ def _calibrate_dimension(
     n_missing_judge = len(cons) - len(present)
     jv = judge_by_key.loc[present]
     n_unscored = int(jv.isna().sum())
-    notes: list[str] = []
+    notes: list[str] = list(extra_notes)
     if unscored_as is not None and n_unscored:
         jv = jv.fillna(float(unscored_as))
         notes.append(f"{n_unscored} unscored judge replies are counted as {unscored_as:g} (unscored_as).")
@@ -384,22 +386,23 @@ def calibrate(
     """
     if consensus not in ("majority", "median"):
         raise param_error("consensus", "'majority' or 'median'", consensus)
-    for name, val, lo, hi in (
-        ("kappa_floor", kappa_floor, -1.0, 1.0),
-        ("max_ci_width", max_ci_width, 0.0, 4.0),
-        ("max_unscored", max_unscored, 0.0, 1.0),
-    ):
-        if not isinstance(val, (int, float)) or not lo <= val <= hi:
-            raise param_error(name, f"a float in [{lo:g}, {hi:g}]", val)
-    if not isinstance(confidence, float) or not 0 < confidence < 1:
-        raise param_error("confidence", "a float in (0, 1)", confidence)
-    if not isinstance(min_labels, int) or min_labels < MIN_PAIRED:
-        raise param_error("min_labels", f"an int >= {MIN_PAIRED}", min_labels)
-    if not isinstance(n_resamples, int) or n_resamples < 100:
-        raise param_error("n_resamples", "an int >= 100", n_resamples)
+    check_trust_params(
+        "calibrate",
+        floors={
+            "kappa_floor": (kappa_floor, -1.0, 1.0),
+            "max_ci_width": (max_ci_width, 0.0, 4.0),
+            "max_unscored": (max_unscored, 0.0, 1.0),
+        },
+        confidence=confidence,
+        min_labels=min_labels,
+        min_paired=MIN_PAIRED,
+        n_resamples=n_resamples,
+    )
     generator, seed = resolve_rng(rng)
 
     j, h = to_long(judge, human)
+    unlabelled = int(h.attrs.get("n_unlabelled", 0))
+    extra = (f"{unlabelled} items have no human label (NaN) and are left out.",) if unlabelled else ()
     # Only labelled dimensions can be calibrated; judge-only dimensions are absent from the report.
     dims = sorted(set(h["dimension"]))
     scales = {d: check_scale(s, d) for d, s in per_dimension(scale, dims, "scale").items()}
@@ -425,6 +428,7 @@ def calibrate(
             n_resamples=n_resamples,
             rng=child,
             seed=seed,
+            extra_notes=extra,
         )
         for d, child in zip(dims, children, strict=True)
     )

@@ -24,9 +24,42 @@ LEVELS = ("nominal", "ordinal", "interval")
 _KEY_SEP = "\x1f"
 
 
-def param_error(name: str, expected: str, got: object) -> InputError:
+def param_error(name: str, expected: str, got: object, func: str = "calibrate") -> InputError:
     """The error for a bad parameter, in scikit-learn's message template."""
-    return InputError(f"The '{name}' parameter of calibrate must be {expected}. Got {got!r} instead.")
+    return InputError(f"The '{name}' parameter of {func} must be {expected}. Got {got!r} instead.")
+
+
+def check_trust_params(
+    func: str,
+    *,
+    floors: Mapping[str, tuple[object, float, float]],
+    confidence: object,
+    min_labels: object,
+    min_paired: int,
+    n_resamples: object,
+) -> None:
+    """Validate the parameters every trust verdict shares (floors, coverage, sample sizes).
+
+    Args:
+        func: the public function, for the message.
+        floors: name -> (value, lowest, highest) of each bounded float.
+        confidence: coverage of the intervals.
+        min_labels: labels needed to trust.
+        min_paired: the smallest allowed ``min_labels``.
+        n_resamples: bootstrap resamples.
+
+    Raises:
+        InputError: a parameter is out of range, naming it.
+    """
+    for name, (val, lo, hi) in floors.items():
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not lo <= val <= hi:
+            raise param_error(name, f"a float in [{lo:g}, {hi:g}]", val, func)
+    if not isinstance(confidence, float) or not 0 < confidence < 1:
+        raise param_error("confidence", "a float in (0, 1)", confidence, func)
+    if not isinstance(min_labels, int) or min_labels < min_paired:
+        raise param_error("min_labels", f"an int >= {min_paired}", min_labels, func)
+    if not isinstance(n_resamples, int) or n_resamples < 100:
+        raise param_error("n_resamples", "an int >= 100", n_resamples, func)
 
 
 def resolve_rng(rng: np.random.Generator | int | None) -> tuple[np.random.Generator, int]:
@@ -125,6 +158,18 @@ def to_long(judge: object, human: object) -> tuple[pd.DataFrame, pd.DataFrame]:
         h = h.drop_duplicates(["key", "dimension", "annotator"], keep="last")
         return j, h
 
+    _LONG = ["item_id", "dimension", "value"]
+    for what, frame in (("judge", judge), ("human", human)):
+        # A frame that looks like a table of ids but lacks columns: name them instead of
+        # failing later on its shape.
+        if isinstance(frame, pd.DataFrame) and (what == "judge" or "item_id" in frame.columns):
+            missing = [c for c in _LONG if c not in frame.columns]
+            raise InputError(
+                f"The {what} frame passed to calibrate lacks column(s) {missing} of a long table "
+                f"(item_id, dimension, value{', annotator' if what == 'human' else ''}); it has {list(frame.columns)}. "
+                "Pass arrays of values instead when there is a single dimension.",
+                field=missing[0],
+            )
     judge_obj = np.asarray(judge, dtype=object)
     if judge_obj.ndim != 1:
         raise param_error("judge", "a 1-D array of scores or a long DataFrame", f"shape {judge_obj.shape}")
@@ -151,6 +196,11 @@ def to_long(judge: object, human: object) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise InputError(
             f"judge and human must have one entry per item: judge has {len(judge_arr)}, human has {len(human_arr)}."
         )
+    if len(judge_arr) == 0:
+        raise InputError("calibrate got empty arrays: there is nothing to calibrate.")
+    unlabelled = int(np.isnan(human_arr).all(axis=1).sum())
+    if unlabelled == len(human_arr):
+        raise InputError(f"None of the {unlabelled} items has a human label (all NaN): there is nothing to calibrate.")
     keys = [str(i) for i in range(len(judge_arr))]
     j = pd.DataFrame({"key": keys, "dimension": "score", "value": judge_arr.astype(float)})
     h = pd.DataFrame(
@@ -161,6 +211,8 @@ def to_long(judge: object, human: object) -> tuple[pd.DataFrame, pd.DataFrame]:
             "value": human_arr.ravel(),
         }
     ).dropna(subset=["value"])
+    # Items nobody labelled are left out; calibrate says how many.
+    h.attrs["n_unlabelled"] = unlabelled
     return j, h
 
 

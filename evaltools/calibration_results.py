@@ -299,6 +299,8 @@ class CalibrationReport:
         Returns:
             Plain text.
         """
+        if not self.dimensions:
+            return "no human labels: nothing was calibrated, so no judge dimension is trusted"
         return "\n".join(d.summary() for d in self.dimensions)
 
     def to_frame(self) -> pd.DataFrame:

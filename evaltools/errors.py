@@ -58,6 +58,15 @@ class RunError(InputError):
     """A run directory, its manifest or its outputs are malformed or inconsistent."""
 
 
+class RunLockedError(RunError):
+    """Another live process is writing the run (it holds the run folder's lock)."""
+
+    def __init__(self, message: str, *, pid: int | None = None, path: str | Path | None = None) -> None:
+        super().__init__(message, path=path)
+        self.pid = pid
+        """The process holding the lock, when it could be read."""
+
+
 class SchemaError(InputError):
     """A JSON Schema file is not valid JSON Schema."""
 

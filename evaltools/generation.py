@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,10 @@ from typing import Any
 from ._io import atomic_write_text, dumps_line
 from .errors import ConfigError, RunError, VersionMismatchError
 from .golden import GoldenSet, load_golden
-from .llm import Completion, LLMClient, canonical_json, run_sync, sanitize_url
+from .llm import Completion, LLMClient, canonical_json, normalize_base_url, run_sync, sanitize_url
 from .runs import (
     Run,
+    RunLock,
     _as_golden,
     _check_run_id,
     _evaltools_version,
@@ -43,20 +45,34 @@ __all__ = ["add_run_parser", "agenerate", "default_run_id", "generate"]
 log = logging.getLogger(__name__)
 
 
-def default_run_id(variant: Variant, golden: GoldenSet) -> str:
-    """A run id that names the set and variant and changes when either changes.
+def default_run_id(variant: Variant, golden: GoldenSet, endpoint: str | None = None) -> str:
+    """A run id that names the set and variant and changes when either, or the endpoint, changes.
 
-    Rerunning the same variant on the same golden set version resumes (and, when
-    finished, re-finds) the same run; editing the prompt or the set starts a new one.
+    Rerunning the same variant on the same golden set version against the same
+    endpoint resumes (and, when finished, re-finds) the same run; editing the
+    prompt or the set, or pointing at another endpoint, starts a new one.
 
     Args:
         variant: the variant.
         golden: the golden set.
+        endpoint: the endpoint's base URL (normalized here); :func:`generate`
+            always passes it. None leaves it out (ids made before it counted).
 
     Returns:
         ``<golden name>-<variant name>-<8 hex digits>``.
+
+    Examples:
+        >>> gs = load_golden("tests/fixtures/golden_tiny", warn=False)
+        >>> v = Variant.from_card(gs, "terse")
+        >>> default_run_id(v, gs, "http://a:1/v1") == default_run_id(v, gs, "HTTP://a:1/v1/")
+        True
+        >>> default_run_id(v, gs, "http://a:1/v1") == default_run_id(v, gs, "http://a:2/v1")
+        False
     """
-    digest = hashlib.sha256(canonical_json([golden.version, variant.to_dict()]).encode()).hexdigest()[:8]
+    parts: list[Any] = [golden.version, variant.to_dict()]
+    if endpoint is not None:
+        parts.append(normalize_base_url(endpoint))
+    digest = hashlib.sha256(canonical_json(parts).encode()).hexdigest()[:8]
     return f"{golden.name}-{variant.name}-{digest}"
 
 
@@ -74,13 +90,61 @@ def _truncate_torn_tail(path: Path) -> bool:
     return True
 
 
+def _old_endpoint(old: Mapping[str, Any]) -> str | None:
+    # Runs made before the identity was recorded have only their base_url.
+    endpoint = old.get("endpoint")
+    if isinstance(endpoint, Mapping) and isinstance(endpoint.get("endpoint"), str):
+        return str(endpoint["endpoint"])
+    url = old.get("base_url")
+    return normalize_base_url(url) if isinstance(url, str) and url else None
+
+
+_USAGE_KEYS = (
+    "wall_s",
+    "requests",
+    "cache_hits",
+    "calls",
+    "retries",
+    "prompt_tokens",
+    "completion_tokens",
+    "generation_s",
+)
+
+
+def _usage_of_lines(records: list[dict[str, Any]], session: int, wall_s: float) -> dict[str, float]:
+    """The usage of a session that died before writing it, from the lines it appended."""
+    mine = [r for r in records if r.get("session") == session]
+    live = [r for r in mine if not r.get("cached")]
+    return {
+        "wall_s": wall_s,
+        "requests": len(mine),
+        "cache_hits": len(mine) - len(live),
+        "calls": sum(int(r.get("attempts") or 0) for r in live),
+        "retries": sum(max(0, int(r.get("attempts") or 0) - 1) for r in live),
+        "prompt_tokens": sum(int(r.get("prompt_tokens") or 0) for r in live if not r.get("error")),
+        "completion_tokens": sum(int(r.get("completion_tokens") or 0) for r in live if not r.get("error")),
+        "generation_s": sum(float(r.get("latency_s") or 0.0) for r in live if not r.get("error")),
+    }
+
+
+def _add_usage(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k in _USAGE_KEYS:
+        total = float(a.get(k) or 0) + float(b.get(k) or 0)
+        out[k] = round(total, 3) if k.endswith("_s") else int(round(total))
+    return out
+
+
 def _open_run(
-    run_dir: Path, golden: GoldenSet, variant: Variant, retry_errors: bool
-) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """Check an existing run folder can be resumed; return its manifest and kept records."""
+    run_dir: Path, golden: GoldenSet, variant: Variant, retry_errors: bool, client: LLMClient
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, float]]:
+    """Check an existing run folder can be resumed; return its manifest, kept records and usage so far.
+
+    The caller holds the run's lock: this may cut a torn line and rewrite the file.
+    """
     manifest_path, outputs_path = run_dir / "manifest.json", run_dir / "outputs.jsonl"
     if not run_dir.exists():
-        return None, []
+        return None, [], {}
     if not manifest_path.exists():
         if outputs_path.exists():
             raise RunError(
@@ -88,7 +152,7 @@ def _open_run(
                 "Pass another run_id or delete the folder.",
                 path=run_dir,
             )
-        return None, []
+        return None, [], {}
     old = load_run(run_dir).manifest
     if old.get("source") != "generated":
         raise RunError(
@@ -111,18 +175,36 @@ def _open_run(
             path=manifest_path,
             field="variant",
         )
+    was = _old_endpoint(old)
+    if was is not None and not client.offline and was != client.endpoint:
+        served = (old.get("endpoint") or {}).get("served_model")
+        raise RunError(
+            f"Run {old['run_id']!r} was made against {was}"
+            f"{f' (served model {served!r})' if served else ''}, but this call points at {client.endpoint}. "
+            "A run holds one endpoint's outputs: pass a new run_id (without --run-id the default one names "
+            f"the endpoint), or point base_url back at {was}.",
+            path=manifest_path,
+            field="base_url",
+        )
     if _truncate_torn_tail(outputs_path):
         log.warning("%s: cut a torn last line (the previous run was killed mid-write).", outputs_path)
     records = [r for _, r in _read_outputs(outputs_path)]
     unknown = sorted({r["id"] for r in records} - set(golden.ids))
     if unknown:
         raise RunError(f"Outputs for ids not in the golden set: {unknown[:5]}.", path=outputs_path, field="id")
+    usage = dict(old.get("usage") or {})
+    if old.get("status") == "running":
+        # The last session died without writing its usage (SIGKILL, power loss):
+        # count it from the lines it appended, which are durable.
+        started = old.get("session_started_unix")
+        wall = max(0.0, outputs_path.stat().st_mtime - float(started)) if started and outputs_path.exists() else 0.0
+        usage = _add_usage(usage, _usage_of_lines(records, int(old.get("sessions") or 0), wall))
     if retry_errors and any(r.get("error") for r in records):
         # Failed items are asked again: drop their lines first (atomically), so the
         # file keeps one line per item.
         records = [r for r in records if not r.get("error")]
         atomic_write_text(outputs_path, "".join(dumps_line(r) for r in records))
-    return old, records
+    return old, records, usage
 
 
 class _LineWriter:
@@ -180,7 +262,7 @@ _SESSION_FIELDS = ("wall_s", "requests", "cache_hits", "calls", "retries", "prom
 """What one :func:`generate` call did (``Run.session``); summed over calls in the manifest's ``usage``."""
 
 
-def _record(item_id: str, c: Completion) -> dict[str, Any]:
+def _record(item_id: str, c: Completion, session: int) -> dict[str, Any]:
     return {
         "id": item_id,
         "output": c.output,
@@ -190,6 +272,8 @@ def _record(item_id: str, c: Completion) -> dict[str, Any]:
         "finish_reason": c.finish_reason,
         "error": c.error,
         "cached": c.cached,
+        "attempts": c.attempts,
+        "session": session,
     }
 
 
@@ -209,23 +293,15 @@ async def agenerate(
     env_file: str | Path | None = None,
     timeout_s: float = 120.0,
     max_retries: int = 4,
+    item_timeout_s: float | None = None,
+    endpoint: str | None = None,
 ) -> Run:
     """Async :func:`generate` (same arguments), for code already inside an event loop."""
     gs = _as_golden(golden)
     if not isinstance(variant, Variant):
         raise ConfigError(f"The 'variant' parameter of generate must be a Variant. Got {type(variant).__name__}.")
-    run_id = run_id if run_id is not None else default_run_id(variant, gs)
-    _check_run_id(run_id)
-    run_dir = Path(runs_dir) / run_id
-    old, kept = _open_run(run_dir, gs, variant, retry_errors)
-
-    done = {r["id"] for r in kept}
-    todo = [item for item in gs.items if item["id"] not in done]
-    if old is not None and not todo and old.get("status") == "complete":
-        # Finished already: nothing to call, nothing to rewrite.
-        idle = dict.fromkeys(_SESSION_FIELDS, 0)
-        return replace(load_run(run_dir), session={**idle, "resumed": len(kept), "wall_s": 0.0})
-
+    if run_id is not None:
+        _check_run_id(run_id)
     own_client = client is None
     if client is None:
         cache_arg = Path(runs_dir) / "llm_cache.sqlite" if cache is True else (cache or None)
@@ -237,8 +313,46 @@ async def agenerate(
             concurrency=concurrency,
             timeout_s=timeout_s,
             max_retries=max_retries,
+            item_timeout_s=item_timeout_s,
+            endpoint=endpoint,
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_id = run_id if run_id is not None else default_run_id(variant, gs, client.endpoint)
+        run_dir = Path(runs_dir) / run_id
+        with RunLock(run_dir):
+            return await _generate_locked(variant, gs, run_id, run_dir, client, progress, retry_errors)
+    finally:
+        if own_client:
+            await client.aclose()
+            if client.cache is not None:
+                client.cache.close()
+
+
+async def _generate_locked(
+    variant: Variant,
+    gs: GoldenSet,
+    run_id: str,
+    run_dir: Path,
+    client: LLMClient,
+    progress: bool,
+    retry_errors: bool,
+) -> Run:
+    old, kept, usage_before = _open_run(run_dir, gs, variant, retry_errors, client)
+    done = {r["id"] for r in kept}
+    todo = [item for item in gs.items if item["id"] not in done]
+    if old is not None and not todo and old.get("status") == "complete":
+        # Finished already: nothing to call, nothing to rewrite.
+        idle = dict.fromkeys(_SESSION_FIELDS, 0)
+        return replace(load_run(run_dir), session={**idle, "resumed": len(kept), "wall_s": 0.0})
+
+    session_no = int(old.get("sessions", 0)) + 1 if old else 1
+    old_endpoint = (old or {}).get("endpoint") or {}
+    endpoint: dict[str, Any] = {
+        **client.identity(variant.model),
+        "served_model": old_endpoint.get("served_model"),
+        "system_fingerprints": list(old_endpoint.get("system_fingerprints") or []),
+    }
+    endpoint.pop("system_fingerprint", None)
     manifest: dict[str, Any] = {
         "run_id": run_id,
         "golden_name": gs.name,
@@ -250,9 +364,14 @@ async def agenerate(
         "status": "running",
         "n_items": len(gs.items),
         "base_url": sanitize_url(client.base_url),
+        "endpoint": endpoint,
         "source": "generated",
         "cache": str(client.cache.path) if client.cache is not None else None,
-        "sessions": int(old.get("sessions", 0)) + 1 if old else 1,
+        "sessions": session_no,
+        "session_started_unix": round(time.time(), 3),
+        # Usage so far: a session that is killed before it writes its own still
+        # leaves this, and its lines, for the next one to add up.
+        "usage": _add_usage(usage_before, {}),
     }
     _write_manifest(run_dir, manifest)
 
@@ -266,8 +385,36 @@ async def agenerate(
     stats_before = client.stats
     started = time.perf_counter()
 
+    def check_identity(completion: Completion) -> None:
+        # The endpoint says which model served each live answer: a run mixes no two.
+        served, fingerprint = completion.served_model, completion.system_fingerprint
+        if served is not None:
+            if endpoint["served_model"] is None:
+                endpoint["served_model"] = served
+                _write_manifest(run_dir, manifest)
+            elif endpoint["served_model"] != served:
+                raise RunError(
+                    f"Run {run_id!r} was made with the model {endpoint['served_model']!r} served at "
+                    f"{endpoint['endpoint']}, but the endpoint now serves {served!r}. A run holds one model's "
+                    "outputs: pass a new run_id to run against this model.",
+                    path=run_dir / "manifest.json",
+                    field="endpoint",
+                )
+        if fingerprint is not None and fingerprint not in endpoint["system_fingerprints"]:
+            if endpoint["system_fingerprints"]:
+                log.warning(
+                    "Run %s: the endpoint's system_fingerprint changed (%s -> %s): its backend configuration "
+                    "changed during the run.",
+                    run_id,
+                    endpoint["system_fingerprints"][-1],
+                    fingerprint,
+                )
+            endpoint["system_fingerprints"].append(fingerprint)
+
     def on_result(i: int, completion: Completion) -> None:
-        record = _record(todo[i]["id"], completion)
+        if completion.ok and not completion.cached:
+            check_identity(completion)
+        record = _record(todo[i]["id"], completion, session_no)
         writer.write(record)
         records.append(record)
         if not completion.ok or completion.cached:  # the postfix only changes then
@@ -306,18 +453,14 @@ async def agenerate(
             "generation_s": stats.latency_s - stats_before.latency_s,
         }
         # Usage adds up over the sessions that made the run (a resumed run has several).
-        total = {k: round((old or {}).get("usage", {}).get(k, 0) + v, 3) for k, v in session.items()}
         manifest.update(
             status=status,
             finished_at=_now() if status == "complete" else None,
             summary=summary.to_dict(),
-            usage=total,
+            usage=_add_usage(usage_before, session),
+            last_session_usage=_add_usage(session, {}),
         )
         _write_manifest(run_dir, manifest)
-        if own_client:
-            await client.aclose()
-            if client.cache is not None:
-                client.cache.close()
     return replace(load_run(run_dir), session={**session, "resumed": len(kept)})
 
 
@@ -337,6 +480,8 @@ def generate(
     env_file: str | Path | None = None,
     timeout_s: float = 120.0,
     max_retries: int = 4,
+    item_timeout_s: float | None = None,
+    endpoint: str | None = None,
 ) -> Run:
     """Generate a variant's outputs on a golden set into ``runs/<run_id>/``, resuming if started.
 
@@ -362,8 +507,13 @@ def generate(
         retry_errors: when resuming, ask again for items recorded with an error.
         api_key_env: the environment variable holding the API key.
         env_file: a ``.env`` file to read the key from.
-        timeout_s: seconds before one HTTP attempt gives up.
+        timeout_s: wall-clock seconds one HTTP attempt may take, to the last byte.
         max_retries: retries per item on 429, 5xx, timeouts and connection errors.
+        item_timeout_s: wall-clock seconds one item may take over all its attempts
+            and backoffs; None bounds it by ``timeout_s`` per attempt only.
+        endpoint: the endpoint's identity (default: the normalized base URL); see
+            :class:`~evaltools.llm.LLMClient`. The default run id, the cache and
+            the manifest use it, and a run is never resumed against another.
 
     Returns:
         The :class:`Run`; ``run.summary`` counts ok items, errors by reason and cache hits.
@@ -371,7 +521,10 @@ def generate(
     Raises:
         VersionMismatchError: ``run_id`` exists and was made against another
             version of the golden set.
-        RunError: ``run_id`` exists and was made with a different variant, or was imported.
+        RunError: ``run_id`` exists and was made with a different variant or
+            against another endpoint (base URL or served model), or was imported.
+        RunLockedError: another live process is writing ``run_id`` (the message
+            names its pid).
         ConfigError: a bad run id, variant or client setting.
     """
     return run_sync(
@@ -390,6 +543,8 @@ def generate(
             env_file=env_file,
             timeout_s=timeout_s,
             max_retries=max_retries,
+            item_timeout_s=item_timeout_s,
+            endpoint=endpoint,
         )
     )
 
@@ -426,7 +581,15 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key")
     p.add_argument("--env-file", help=".env file to read the API key from")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP attempt (default 120)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="wall-clock seconds per HTTP attempt, to the last byte (default 120)",
+    )
+    p.add_argument(
+        "--item-timeout", type=float, help="wall-clock seconds per item over all attempts (default: no extra cap)"
+    )
     p.add_argument("--max-retries", type=int, default=4, help="retries per item (default 4)")
     p.add_argument("--keep-errors", action="store_true", help="when resuming, do not retry failed items")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -455,6 +618,7 @@ def run_command(args: argparse.Namespace) -> int:
         env_file=args.env_file,
         timeout_s=args.timeout,
         max_retries=args.max_retries,
+        item_timeout_s=args.item_timeout,
     )
     summary = run.summary
     print(summary)

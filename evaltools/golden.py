@@ -305,6 +305,14 @@ def _validate_item(raw: dict[str, Any], path: Path, line: int) -> dict[str, Any]
         raise GoldenSetError(
             f"'id' must be a non-empty string. Got {item_id!r} instead.", path=path, line=line, field="id"
         )
+    if item_id != item_id.strip():
+        raise GoldenSetError(
+            f"'id' {item_id!r} has leading or trailing whitespace; ids are matched exactly, so it would be "
+            f"a different item from {item_id.strip()!r}. Remove the whitespace.",
+            path=path,
+            line=line,
+            field="id",
+        )
     if raw["stratum"] not in STRATA:
         raise GoldenSetError(
             f"Unknown stratum {raw['stratum']!r}. Valid strata: {', '.join(STRATA)}.",
@@ -314,6 +322,14 @@ def _validate_item(raw: dict[str, Any], path: Path, line: int) -> dict[str, Any]
         )
     query = raw["query"]
     if isinstance(query, list):
+        if not query:
+            raise GoldenSetError(
+                "'query' is an empty conversation ([]). Give the user's message as a string, "
+                "or a list of chat messages ending with the user's turn.",
+                path=path,
+                line=line,
+                field="query",
+            )
         for k, msg in enumerate(query):
             if (
                 not isinstance(msg, dict)
@@ -327,9 +343,23 @@ def _validate_item(raw: dict[str, Any], path: Path, line: int) -> dict[str, Any]
                     line=line,
                     field="query",
                 )
-    elif not isinstance(query, str) or not query.strip():
+        if not any(m["role"] == "user" and m["content"].strip() for m in query):
+            raise GoldenSetError(
+                "'query' has no user message with text: every user turn is empty or whitespace.",
+                path=path,
+                line=line,
+                field="query",
+            )
+    elif not isinstance(query, str):
         raise GoldenSetError(
             f"'query' must be a non-empty string or a list of chat messages. Got {type(query).__name__} instead.",
+            path=path,
+            line=line,
+            field="query",
+        )
+    elif not query.strip():
+        raise GoldenSetError(
+            f"'query' is empty or only whitespace ({query!r}). Give the user's message.",
             path=path,
             line=line,
             field="query",
@@ -375,12 +405,23 @@ def _load_schemas(
     from jsonschema.exceptions import SchemaError as JSError
 
     schemas: dict[str, dict[str, Any]] = {}
+    base = (folder / "schemas").resolve()
     for item in items:
         name = item.get("schema")
         if name is None or name in schemas:
             continue
         schema_path = folder / "schemas" / name
-        if not schema_path.exists():
+        # A schema is a file of the set's schemas/ folder: a path that leads out of
+        # it (../../etc/passwd, /abs/path, a symlink outside) is refused unread.
+        if not name.strip() or Path(name).is_absolute() or not schema_path.resolve().is_relative_to(base):
+            raise SchemaError(
+                f"'schema' must name a file inside the set's schemas/ folder ({folder / 'schemas'}). "
+                f"Got {name!r}, which leads outside it.",
+                path=items_path,
+                line=lines[item["id"]],
+                field="schema",
+            )
+        if not schema_path.is_file():
             raise SchemaError(
                 f"Schema file {schema_path} not found. Put it in {folder / 'schemas'}.",
                 path=items_path,

@@ -10,6 +10,12 @@ Every label is written as one line and flushed to disk (``fsync``) before the
 call returns, so a kernel killed between two labels loses neither. When an
 annotator labels the same item and dimension twice, both lines stay in the
 file and the latest wins when loading.
+
+A crash in the middle of a write can leave a torn last line (no newline). The
+next :func:`append_label` or :func:`load_labels` repairs it before anything
+else: a fragment that is not a whole label moves to ``<annotator>.jsonl.torn``
+(with a :class:`LabelWarning`), a whole label that only lacks its newline gets
+one. So the next label never glues onto a fragment, and no complete label is lost.
 """
 
 from __future__ import annotations
@@ -56,6 +62,78 @@ class LabelWarning(UserWarning):
     """A labels file has a problem evaltools worked around (a torn last line)."""
 
 
+def _locked(fh: Any) -> Any:
+    # Two kernels of one annotator append to the same file: serialize the repair
+    # and the append (an flock; released when the file closes).
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return fh
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    return fh
+
+
+def _repair_torn_tail(path: Path) -> str | None:
+    """Repair a last line without a newline; return what was done (a message) or None.
+
+    A fragment that is not a JSON object is appended to ``<file>.torn`` (fsynced)
+    before it is cut from the file; a complete JSON object gets its newline.
+    """
+    with open(path, "rb+") as fh:
+        _locked(fh)
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return None
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return None
+        pos, start = size, 0
+        while pos > 0:
+            step = min(65536, pos)
+            pos -= step
+            fh.seek(pos)
+            cut = fh.read(step).rfind(b"\n")
+            if cut >= 0:
+                start = pos + cut + 1
+                break
+        fh.seek(start)
+        fragment = fh.read()
+        try:
+            whole = isinstance(json.loads(fragment), dict)
+        except ValueError:  # not JSON, or not UTF-8
+            whole = False
+        if whole:
+            fh.seek(size)
+            fh.write(b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            return f"{path}: the last label had no newline; added one."
+        torn = path.with_name(path.name + ".torn")
+        with open(torn, "ab") as out:
+            out.write(fragment + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        fh.truncate(start)
+        fh.flush()
+        os.fsync(fh.fileno())
+        line = fragment[:60].decode("utf-8", "replace")
+        return (
+            f"{path}: moved a torn last line (an interrupted write, {len(fragment)} bytes: {line!r}) to {torn}; "
+            "every complete label is kept."
+        )
+
+
+def _repair(path: Path, stacklevel: int = 3) -> bool:
+    """Repair ``path`` in place (see :func:`_repair_torn_tail`), warning; False when it cannot be written."""
+    try:
+        message = _repair_torn_tail(path)
+    except OSError:
+        return False  # a read-only folder: the reader skips the fragment instead
+    if message is not None:
+        warnings.warn(LabelWarning(message), stacklevel=stacklevel)
+    return True
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -93,6 +171,10 @@ def _check_label(
             value = str(value)
         if not isinstance(value, str) or not value:
             raise fail(key, f"'{key}' must be a non-empty string. Got {value!r} instead.")
+        if value != value.strip():
+            raise fail(
+                key, f"'{key}' {value!r} has leading or trailing whitespace; did you mean {value.strip()!r}?"
+            )
         out[key] = value
     run_id = rec.get("run_id")
     if run_id is not None and not isinstance(run_id, str):
@@ -182,9 +264,13 @@ def append_label(
     folder = Path(labels_dir)
     folder.mkdir(parents=True, exist_ok=True)
     line = json.dumps({k: rec[k] for k in LABEL_FIELDS}, ensure_ascii=False) + "\n"
+    path = folder / f"{annotator}.jsonl"
+    if path.exists():
+        _repair(path)  # a fragment left by a crash must not swallow this label
     # One write of a whole line, then fsync: a crash leaves either the full
-    # line or (at worst) a torn last line, which load_labels skips with a warning.
-    with open(folder / f"{annotator}.jsonl", "a", encoding="utf-8") as fh:
+    # line or (at worst) a torn last line, which the next open repairs.
+    with open(path, "a", encoding="utf-8") as fh:
+        _locked(fh)
         fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
@@ -222,13 +308,20 @@ def load_labels(
 
     Warns:
         LabelWarning: the last line of a file is torn (no newline, not JSON),
-            as after a crash during a write; it is skipped.
+            as after a crash during a write; it is moved to ``<file>.torn`` (or,
+            when the folder is read-only, skipped).
     """
     folder = Path(labels_dir)
     known = frozenset(str(i) for i in items) if items is not None else None
     records: list[dict[str, Any]] = []
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
-        text = path.read_text(encoding="utf-8")
+        _repair(path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise LabelError(
+                f"The file is not valid UTF-8 (byte {exc.start}). Re-save it as UTF-8.", path=path
+            ) from None
         lines = text.split("\n")
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
@@ -289,7 +382,10 @@ def labels_from_csv(
         InputError: neither layout matches, or no annotator is given.
     """
     path = Path(csv_path)
-    frame = pd.read_csv(path, dtype={"item_id": str, "run_id": str, "annotator": str, "dimension": str})
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
+    frame = pd.read_csv(
+        path, dtype={"item_id": str, "run_id": str, "annotator": str, "dimension": str}, encoding="utf-8-sig"
+    )
     if "item_id" not in frame.columns:
         raise InputError(f"The CSV needs an 'item_id' column. Got columns {list(frame.columns)}.", path=path)
     if "annotator" not in frame.columns and annotator is None:

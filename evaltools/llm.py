@@ -9,9 +9,15 @@ server, LM Studio), with
   5xx, connection errors, timeouts and malformed bodies, driven by ``tenacity``;
   a call still failing after the retries becomes a :class:`Completion` whose
   ``error`` says why (``"rate_limited: ..."``), so a batch never stops for one item;
+* a wall-clock deadline on every attempt (``timeout_s``) and, optionally, on each
+  item's attempts and backoffs together (``item_timeout_s``): a server that
+  trickles its answer one byte at a time cannot keep a request alive;
 * a content-addressed cache (:class:`LLMCache`, one SQLite file): the key is the
-  SHA-256 of the canonical JSON of (model, messages, params), so an unchanged
-  rerun makes zero calls;
+  SHA-256 of the canonical JSON of (model, messages, params), stored per endpoint
+  (the normalized ``base_url``), so an unchanged rerun makes zero calls and another
+  endpoint never gets this one's answers; an entry made by another served model
+  (the body's ``model`` or ``system_fingerprint`` changed behind the same URL) is
+  not replayed once the client has seen the new one;
 * latency and token accounting (:attr:`LLMClient.stats`).
 
 Async APIs (``acomplete``, ``acomplete_many``) run on the caller's loop; the sync
@@ -43,8 +49,10 @@ from ._llm_support import (
     ERROR_REASONS,
     NO_KEY,
     RETRYABLE,
+    DeadlineExceeded,
     MalformedResponse,
     error_reason,
+    normalize_base_url,
     parse_completion,
     redact,
     resolve_api_key,
@@ -72,6 +80,7 @@ __all__ = [
     "UsageStats",
     "cache_key",
     "canonical_json",
+    "normalize_base_url",
     "run_sync",
     "sanitize_url",
 ]
@@ -153,7 +162,7 @@ def _call_failures() -> tuple[type[BaseException], ...]:
     # never imports openai.
     import openai
 
-    return (openai.OpenAIError, ValueError, MalformedResponse)
+    return (openai.OpenAIError, ValueError, MalformedResponse, DeadlineExceeded)
 
 
 @dataclass
@@ -174,14 +183,22 @@ class LLMClient:
         env_file: a ``.env`` file to read the key from when the variable is unset.
         cache: an :class:`LLMCache`, a path to one, or None for no cache.
         concurrency: the most requests in flight at once.
-        timeout_s: seconds before one HTTP attempt gives up.
+        timeout_s: wall-clock seconds one HTTP attempt may take, from sending the
+            request to the last byte of the answer (a deadline, not an idle timeout).
         max_retries: retries after the first attempt, on retryable failures.
         retry_initial_s: the first backoff delay; it doubles per retry, plus jitter.
         retry_max_s: the longest backoff delay.
         max_retry_after_s: the longest ``Retry-After`` honoured.
+        item_timeout_s: wall-clock seconds one request may take over all its
+            attempts and backoff delays; None bounds it only by ``timeout_s`` per
+            attempt (at most ``max_retries + 1`` attempts).
         offline: cache-only mode: answer from the cache and never call the
             endpoint; a request that is not cached fails with reason
             ``cache_miss``. Replays recorded runs and judge verdicts (the demo).
+        endpoint: the endpoint's identity in the cache and in run manifests; by
+            default the normalized ``base_url``. Name it when one server comes back
+            at another URL, e.g. a local server on a new port each start
+            (:attr:`evaltools.local_server.LocalServer.endpoint`).
 
     Raises:
         ConfigError: a bad setting, a missing key for OpenAI, or a bad ``.env`` file.
@@ -205,7 +222,9 @@ class LLMClient:
         retry_initial_s: float = 0.5,
         retry_max_s: float = 30.0,
         max_retry_after_s: float = 60.0,
+        item_timeout_s: float | None = None,
         offline: bool = False,
+        endpoint: str | None = None,
     ) -> None:
         if offline and cache is None:
             raise ConfigError("The 'offline' mode of LLMClient needs a cache to answer from; pass cache=.")
@@ -213,7 +232,12 @@ class LLMClient:
         for name, value, ok in (
             ("concurrency", concurrency, isinstance(concurrency, int) and concurrency >= 1),
             ("max_retries", max_retries, isinstance(max_retries, int) and max_retries >= 0),
-            ("timeout_s", timeout_s, timeout_s > 0),
+            ("timeout_s", timeout_s, isinstance(timeout_s, int | float) and timeout_s > 0),
+            (
+                "item_timeout_s",
+                item_timeout_s,
+                item_timeout_s is None or (isinstance(item_timeout_s, int | float) and item_timeout_s > 0),
+            ),
             ("retry_initial_s", retry_initial_s, retry_initial_s >= 0),
         ):
             if not ok:
@@ -224,6 +248,10 @@ class LLMClient:
         if urlsplit(url).scheme not in ("http", "https"):
             raise ConfigError(f"The 'base_url' parameter must be an http(s) URL. Got {sanitize_url(url)!r}.")
         self.base_url = url.rstrip("/")
+        if endpoint is not None and (not isinstance(endpoint, str) or not endpoint.strip()):
+            raise ConfigError(f"The 'endpoint' parameter of LLMClient must be a non-empty string. Got {endpoint!r}.")
+        self.endpoint = endpoint.strip() if endpoint is not None else normalize_base_url(self.base_url)
+        """The endpoint's identity in the cache: the normalized base URL (no credentials), or the name given."""
         self.api_key_env = api_key_env
         self._api_key = resolve_api_key(api_key_env, env_file, self.base_url)
         self.cache = LLMCache(cache) if isinstance(cache, str | Path) else cache
@@ -234,6 +262,9 @@ class LLMClient:
         self.retry_initial_s = float(retry_initial_s)
         self.retry_max_s = float(retry_max_s)
         self.max_retry_after_s = float(max_retry_after_s)
+        self.item_timeout_s = None if item_timeout_s is None else float(item_timeout_s)
+        # model -> (served model, system fingerprint) last seen in a live answer.
+        self._served: dict[str, tuple[str | None, str | None]] = {}
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
         self._states_lock = threading.Lock()
         self._stats_lock = threading.Lock()
@@ -281,11 +312,10 @@ class LLMClient:
             with ``error`` set (``"timeout: ..."``) and ``output`` None.
         """
         key = cache_key(request)
-        if self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                self._count(requests=1, cache_hits=1)
-                return hit
+        hit = self._cached(key, request.model)
+        if hit is not None:
+            self._count(requests=1, cache_hits=1)
+            return hit
         if self.offline:
             self._count(requests=1, errors=1)
             return Completion(
@@ -293,17 +323,59 @@ class LLMClient:
             )
         state = self._state()
         async with state.semaphore:
-            completion = await self._call(state.client, request)
+            completion = await self._call_with_total(state.client, request)
         self._count(requests=1, errors=0 if completion.ok else 1)
         if completion.ok:
+            self._served[request.model] = (completion.served_model, completion.system_fingerprint)
             self._count(
                 prompt_tokens=completion.prompt_tokens or 0,
                 completion_tokens=completion.completion_tokens or 0,
                 latency_s=completion.latency_s or 0.0,
             )
             if self.cache is not None:
-                self.cache.put(key, request.model, completion)
+                self.cache.put(key, request.model, completion, endpoint=self.endpoint)
         return completion
+
+    def _cached(self, key: str, model: str) -> Completion | None:
+        """A cache hit for this endpoint, unless another served model made it."""
+        if self.cache is None:
+            return None
+        hit = self.cache.get(key, None if self.offline else self.endpoint)
+        if hit is None or self.offline:
+            return hit
+        seen = self._served.get(model)
+        if seen is not None:
+            # The endpoint answered this session as (served model, fingerprint): an
+            # entry stored under another identity is another model's answer.
+            for now, then in zip(seen, (hit.served_model, hit.system_fingerprint), strict=True):
+                if now is not None and then is not None and now != then:
+                    return None
+        return hit
+
+    def identity(self, model: str) -> dict[str, str | None]:
+        """The endpoint identity behind a model name, as recorded in a run manifest.
+
+        Args:
+            model: the model name requests ask for.
+
+        Returns:
+            ``{"endpoint", "base_url", "model", "served_model", "system_fingerprint"}``:
+            the identity (:attr:`endpoint`), the normalized base URL, the model
+            asked for, and what the endpoint said it served in its last live
+            answer this session (None until one arrived, or when it does not say).
+
+        Examples:
+            >>> LLMClient("HTTP://127.0.0.1:9/v1/", cache=None).identity("m")["endpoint"]
+            'http://127.0.0.1:9/v1'
+        """
+        served, fingerprint = self._served.get(model, (None, None))
+        return {
+            "endpoint": self.endpoint,
+            "base_url": normalize_base_url(self.base_url),
+            "model": model,
+            "served_model": served,
+            "system_fingerprint": fingerprint,
+        }
 
     async def acomplete_many(
         self,
@@ -340,12 +412,11 @@ class LLMClient:
     # -- sync wrappers
     def complete(self, request: ChatRequest) -> Completion:
         """Sync :meth:`acomplete`; safe inside a running event loop (Jupyter)."""
-        if self.cache is not None:
-            # A warm hit needs no event loop at all: skip the thread hop.
-            hit = self.cache.get(cache_key(request))
-            if hit is not None:
-                self._count(requests=1, cache_hits=1)
-                return hit
+        # A warm hit needs no event loop at all: skip the thread hop.
+        hit = self._cached(cache_key(request), request.model)
+        if hit is not None:
+            self._count(requests=1, cache_hits=1)
+            return hit
         return run_sync(self.acomplete(request))
 
     def complete_many(
@@ -381,7 +452,24 @@ class LLMClient:
         self.close()
 
     # -- one request with retries
-    async def _call(self, client: _Endpoint, request: ChatRequest) -> Completion:
+    async def _call_with_total(self, client: _Endpoint, request: ChatRequest) -> Completion:
+        """:meth:`_call` under the item's total deadline, when one is set."""
+        if self.item_timeout_s is None:
+            return await self._call(client, request)
+        tries = [0]
+        try:
+            async with asyncio.timeout(self.item_timeout_s):
+                return await self._call(client, request, tries)
+        except TimeoutError:
+            where = sanitize_url(self.base_url)
+            n = tries[0]
+            detail = (
+                f"timeout: no answer from {where} within the item's total of {self.item_timeout_s:g} s "
+                f"(after {n} attempt{'s' if n != 1 else ''})"
+            )
+            return Completion(None, error=detail, attempts=n)
+
+    async def _call(self, client: _Endpoint, request: ChatRequest, tries: list[int] | None = None) -> Completion:
         import tenacity
 
         backoff = tenacity.wait_exponential_jitter(
@@ -418,9 +506,18 @@ class LLMClient:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
+                    if tries is not None:
+                        tries[0] = attempts
                     self._count(calls=1)
                     start = time.perf_counter()
-                    response = await self._create(client, request)
+                    try:
+                        # A wall-clock deadline on the whole attempt: httpx's own timeout
+                        # restarts with every byte read, so a server trickling its body
+                        # one byte at a time would never trip it.
+                        async with asyncio.timeout(self.timeout_s):
+                            response = await self._create(client, request)
+                    except TimeoutError:
+                        raise DeadlineExceeded(self.timeout_s) from None
                     latency = time.perf_counter() - start
                     return parse_completion(response, latency, attempts)
         except _call_failures() as exc:
@@ -488,7 +585,7 @@ class LLMClient:
         elif isinstance(exc, openai.APIStatusError):
             detail = f"HTTP {exc.status_code} from {where}: {server_message(exc)}"
         elif reason == "timeout":
-            detail = f"no answer from {where} within {self.timeout_s:g} s"
+            detail = f"no complete answer from {where} within {self.timeout_s:g} s"
         elif reason == "connection_error":
             cause = exc.__cause__ or exc.__context__
             detail = f"cannot reach {where}" + (f" ({type(cause).__name__}: {cause})" if cause else "")

@@ -2,8 +2,10 @@
 
 A :class:`ChatRequest` is addressed by :func:`cache_key`, the SHA-256 of the
 canonical JSON of (model, messages, params). :class:`LLMCache` keeps successful
-:class:`Completion` objects under that key in one SQLite file, so an unchanged
-rerun makes zero LLM calls. :mod:`evaltools.llm` is the client that fills it.
+:class:`Completion` objects under that key and the endpoint's identity (its
+normalized base URL) in one SQLite file, so an unchanged rerun against the same
+endpoint makes zero LLM calls, and another endpoint never gets its answers.
+:mod:`evaltools.llm` is the client that fills it.
 """
 
 from __future__ import annotations
@@ -103,8 +105,8 @@ def canonical_json(value: Any) -> str:
 def cache_key(request: ChatRequest) -> str:
     """The content address of a request: SHA-256 of canonical JSON of (model, messages, params).
 
-    The endpoint's URL is not part of the key: the same model name asked the same
-    thing gives the same answer from the cache, wherever it is served.
+    The endpoint is not part of this key; :class:`LLMCache` stores entries under
+    (key, endpoint), so the same request sent to two endpoints is two entries.
 
     Args:
         request: the request.
@@ -152,6 +154,12 @@ class Completion:
     attempts: int = 0
     """HTTP attempts made (0 for a cache hit)."""
 
+    served_model: str | None = None
+    """The model name the endpoint says it served (the body's ``model``), when it says."""
+
+    system_fingerprint: str | None = None
+    """The endpoint's ``system_fingerprint`` (its backend configuration), when it sends one."""
+
     @property
     def ok(self) -> bool:
         """Whether the call produced an output."""
@@ -174,12 +182,21 @@ class Completion:
 class LLMCache:
     """A content-addressed completion cache in one SQLite file.
 
+    A completion is stored under (request key, endpoint): :func:`cache_key` of the
+    request and the endpoint's normalized base URL. The same request sent to
+    another endpoint is another entry, so switching ``base_url`` never replays the
+    old model's answers. Each entry also records the model name the endpoint said
+    it served and its ``system_fingerprint``; the client uses them to refuse
+    entries made by a different served model behind the same URL.
+
     WAL mode with one transaction per stored completion: a process killed with
     SIGKILL loses nothing it had stored, and several processes may share the file.
     ``synchronous=NORMAL`` keeps each commit off the disk's fsync path; that is
     durable against a process crash (what matters here), though not a power cut.
 
     Only successful completions are stored; a failure is asked again next time.
+    Entries written before endpoints were recorded (the ``completions`` table of
+    older files) have no endpoint: they are replayed in offline mode only.
 
     Args:
         path: the SQLite file (created, with its folder, when missing).
@@ -190,9 +207,11 @@ class LLMCache:
     Examples:
         >>> import tempfile, os
         >>> cache = LLMCache(os.path.join(tempfile.mkdtemp(), "llm.sqlite"))
-        >>> cache.put("k", "m", Completion("hi", "stop", 3, 1, 0.2))
-        >>> cache.get("k").output, cache.get("k").cached, len(cache)
+        >>> cache.put("k", "m", Completion("hi", "stop", 3, 1, 0.2), endpoint="http://a/v1")
+        >>> cache.get("k", "http://a/v1").output, cache.get("k", "http://a/v1").cached, len(cache)
         ('hi', True, 1)
+        >>> cache.get("k", "http://b/v1") is None, cache.get("k").output  # None: any endpoint (offline replay)
+        (True, 'hi')
         >>> cache.close()
     """
 
@@ -207,10 +226,17 @@ class LLMCache:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS completions ("
-                " key TEXT PRIMARY KEY, model TEXT NOT NULL, output TEXT NOT NULL,"
+                "CREATE TABLE IF NOT EXISTS endpoint_completions ("
+                " key TEXT NOT NULL, endpoint TEXT NOT NULL, model TEXT NOT NULL, output TEXT NOT NULL,"
                 " finish_reason TEXT, prompt_tokens INTEGER, completion_tokens INTEGER,"
-                " latency_s REAL, created_at TEXT NOT NULL) WITHOUT ROWID"
+                " latency_s REAL, served_model TEXT, system_fingerprint TEXT, created_at TEXT NOT NULL,"
+                " PRIMARY KEY (key, endpoint)) WITHOUT ROWID"
+            )
+            self._legacy = (
+                self._conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'completions'"
+                ).fetchone()
+                is not None
             )
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
@@ -224,43 +250,68 @@ class LLMCache:
             raise RuntimeError(f"The LLM cache {self.path} is closed.")
         return self._conn
 
-    def get(self, key: str) -> Completion | None:
-        """The cached completion for ``key`` (with ``cached=True``), or None."""
+    def get(self, key: str, endpoint: str | None = None) -> Completion | None:
+        """The cached completion for ``key`` (with ``cached=True``), or None.
+
+        Args:
+            key: the request's :func:`cache_key`.
+            endpoint: the endpoint's normalized base URL; only its entries match.
+                None matches any endpoint, older endpoint-less entries included
+                (offline replay of a recorded cache).
+        """
+        cols = "output, finish_reason, prompt_tokens, completion_tokens, latency_s, served_model, system_fingerprint"
         with self._lock:
-            row = (
-                self._db()
-                .execute(
-                    "SELECT output, finish_reason, prompt_tokens, completion_tokens, latency_s"
-                    " FROM completions WHERE key = ?",
-                    (key,),
-                )
-                .fetchone()
-            )
+            db = self._db()
+            if endpoint is not None:
+                row = db.execute(
+                    f"SELECT {cols} FROM endpoint_completions WHERE key = ? AND endpoint = ?", (key, endpoint)
+                ).fetchone()
+            else:
+                row = db.execute(
+                    f"SELECT {cols} FROM endpoint_completions WHERE key = ? ORDER BY created_at DESC LIMIT 1", (key,)
+                ).fetchone()
+                if row is None and self._legacy:
+                    row = db.execute(
+                        "SELECT output, finish_reason, prompt_tokens, completion_tokens, latency_s, NULL, NULL"
+                        " FROM completions WHERE key = ?",
+                        (key,),
+                    ).fetchone()
         if row is None:
             return None
-        return Completion(row[0], row[1], row[2], row[3], row[4], cached=True)
+        return Completion(
+            row[0], row[1], row[2], row[3], row[4], cached=True, served_model=row[5], system_fingerprint=row[6]
+        )
 
-    def put(self, key: str, model: str, completion: Completion) -> None:
-        """Store a successful completion under ``key`` (committed before returning)."""
-        if completion.output is None:
+    def put(self, key: str, model: str, completion: Completion, *, endpoint: str = "") -> None:
+        """Store a successful completion under (``key``, ``endpoint``), committed before returning."""
+        if completion.output is None or completion.error is not None:
             raise ValueError("Only successful completions are cached.")
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
         row = (
             key,
+            endpoint,
             model,
             completion.output,
             completion.finish_reason,
             completion.prompt_tokens,
             completion.completion_tokens,
             completion.latency_s,
+            completion.served_model,
+            completion.system_fingerprint,
             now,
         )
         with self._lock:
-            self._db().execute("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            self._db().execute(
+                "INSERT OR REPLACE INTO endpoint_completions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+            )
 
     def __len__(self) -> int:
         with self._lock:
-            return int(self._db().execute("SELECT COUNT(*) FROM completions").fetchone()[0])
+            db = self._db()
+            n = int(db.execute("SELECT COUNT(*) FROM endpoint_completions").fetchone()[0])
+            if self._legacy:
+                n += int(db.execute("SELECT COUNT(*) FROM completions").fetchone()[0])
+            return n
 
     def close(self) -> None:
         """Fold the write-ahead log into the main file and close it (safe to call twice)."""

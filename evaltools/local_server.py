@@ -112,6 +112,16 @@ class LocalServer:
     startup_s: float = 0.0
     """Seconds from launch until ``/v1/models`` answered."""
 
+    @property
+    def endpoint(self) -> str:
+        """A stable endpoint identity, ``local:<GGUF file name>``, for the cache and run manifests.
+
+        The server listens on a new port each start; pass this as ``endpoint=`` to
+        :func:`~evaltools.generation.generate` or :class:`~evaltools.llm.LLMClient`
+        so that cached completions and runs carry over between starts.
+        """
+        return f"local:{self.model_path.name}"
+
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stop the server: SIGTERM (uvicorn shuts down gracefully), then SIGKILL after ``timeout_s``."""
         if self.process.poll() is not None:

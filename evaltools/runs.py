@@ -8,7 +8,10 @@ A run folder holds
   (``generated`` or ``imported``), summary and usage counters. It is always
   replaced atomically (temporary file, then :func:`os.replace`).
 * ``outputs.jsonl``: append-only, one line per finished item: id, output,
-  latency_s, prompt_tokens, completion_tokens, finish_reason, error, cached.
+  latency_s, prompt_tokens, completion_tokens, finish_reason, error, cached,
+  attempts (HTTP attempts made), session (which invocation wrote it).
+* ``.lock``: held (``flock``) by the one process writing the run, and naming its
+  pid; see :class:`RunLock`.
 
 :func:`load_run` reads a run back; :func:`import_outputs` brings in outputs
 produced elsewhere. :func:`evaltools.generation.generate` makes runs through the LLM.
@@ -18,10 +21,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import json
+import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 import warnings
 from collections import Counter
@@ -32,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._io import atomic_write_text, dumps_line, iter_jsonl
-from .errors import ConfigError, InputError, RunError
+from .errors import ConfigError, InputError, RunError, RunLockedError
 from .golden import GoldenSet, load_golden
 from .variant import Variant
 
@@ -43,6 +49,7 @@ __all__ = [
     "OUTPUT_FIELDS",
     "MissingOutputsWarning",
     "Run",
+    "RunLock",
     "RunSummary",
     "Variant",
     "add_import_parser",
@@ -59,8 +66,13 @@ OUTPUT_FIELDS = (
     "finish_reason",
     "error",
     "cached",
+    "attempts",
+    "session",
 )
-"""The fields of one ``outputs.jsonl`` line, in order."""
+"""The fields of one ``outputs.jsonl`` line, in order (``attempts`` and ``session``
+are None in imported runs and in lines written before they were recorded)."""
+
+log = logging.getLogger(__name__)
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -217,6 +229,8 @@ def _outputs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     for col in ("prompt_tokens", "completion_tokens"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
     df["cached"] = df["cached"].fillna(False).astype(bool)
+    for col in ("attempts", "session"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
     return df
 
 
@@ -275,6 +289,135 @@ def load_run(path: str | Path) -> Run:
     return Run(folder, manifest, records)
 
 
+# --------------------------------------------------------------------------- the writer's lock
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+class RunLock:
+    """An exclusive lock on a run folder, held by the one process that writes it.
+
+    The lock is an ``flock`` on ``<run>/.lock``, a file that names the holder's pid
+    and host. The kernel drops an ``flock`` when its process dies, even by SIGKILL,
+    so a lock left by a dead process is taken over (with a log line naming the dead
+    pid) and a live holder can never be overridden. A second writer is refused at
+    once, never made to wait. Two writers would otherwise send every request twice
+    and append every id twice, leaving a run that cannot be read back.
+
+    Args:
+        run_dir: the run folder (created when missing).
+
+    Raises:
+        RunLockedError: (from :meth:`acquire`) another live process holds the lock;
+            the message names its pid.
+
+    Examples:
+        >>> import tempfile
+        >>> with RunLock(tempfile.mkdtemp()) as lock:
+        ...     lock.held
+        True
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / ".lock"
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._fd is not None
+
+    def _holder(self) -> tuple[int | None, str]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None, ""
+        info: dict[str, Any] = {}
+        try:
+            info = json.loads(text) if text.strip() else {}
+        except ValueError:
+            pass
+        pid = info.get("pid") if isinstance(info, dict) else None
+        return (pid if isinstance(pid, int) else None), str(info.get("host", "")) if isinstance(info, dict) else ""
+
+    def acquire(self) -> RunLock:
+        """Take the lock, or raise at once when a live process holds it.
+
+        Returns:
+            This lock.
+
+        Raises:
+            RunLockedError: the run is being written by another process.
+        """
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+                pid, host = self._holder()
+                who = f"process {pid}" if pid is not None else "another process"
+                if host and host != socket.gethostname():
+                    who += f" on {host}"
+                raise RunLockedError(
+                    f"Run {self.path.parent.name!r} is being written by {who} (it holds {self.path}). "
+                    "Wait for it to finish, stop it, or pass another run_id.",
+                    pid=pid,
+                    path=self.path.parent,
+                ) from None
+            # The file may have been unlinked by a holder releasing it between our
+            # open and flock: then this lock guards nothing; open the new file.
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        pid, _host = self._holder()
+        if pid is not None and pid != os.getpid():
+            state = "no longer running" if not _pid_alive(pid) else "gone: its lock was released"
+            log.warning("Run %s: taking over the lock left by process %d (%s).", self.path.parent.name, pid, state)
+        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record + b"\n", 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Remove the lock file and drop the lock (safe to call twice)."""
+        if self._fd is None:
+            return
+        try:
+            # Unlink only our own file: the folder may have been replaced since.
+            if os.stat(self.path).st_ino == os.fstat(self._fd).st_ino:
+                os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -310,13 +453,17 @@ def _write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- import
 
 
-def _read_source(src: Path, fmt: str, id_column: str, output_column: str) -> list[tuple[int, dict[str, Any]]]:
+def _read_source(
+    src: Path, fmt: str, id_column: str, output_column: str, keep_empty: bool
+) -> list[tuple[int, dict[str, Any]]]:
     rows: list[tuple[int, dict[str, Any]]] = []
     if fmt == "jsonl":
         rows = list(iter_jsonl(src, error=InputError))
     else:
         try:
-            with open(src, encoding="utf-8", newline="") as fh:
+            # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which
+            # would otherwise glue itself to the first column's name.
+            with open(src, encoding="utf-8-sig", newline="") as fh:
                 reader = csv.DictReader(fh)
                 if reader.fieldnames is None:
                     raise InputError("The CSV file is empty; it needs a header row.", path=src)
@@ -331,6 +478,17 @@ def _read_source(src: Path, fmt: str, id_column: str, output_column: str) -> lis
             ) from None
         if not rows:
             raise InputError("The CSV file has a header but no rows.", path=src)
+        if not keep_empty:
+            # A CSV cannot tell an empty answer from no answer; an empty cell is far
+            # more often the second (a row exported before the model answered).
+            for _, row in rows:
+                if row.get(output_column) == "":
+                    row[output_column] = None
+                    if not row.get("error"):
+                        row["error"] = (
+                            "no_output: the output cell is empty in the imported CSV "
+                            "(import with keep_empty=True / --keep-empty to keep it as an empty answer)"
+                        )
     for line, row in rows:
         for col in (id_column, output_column):
             if col not in row:
@@ -344,6 +502,14 @@ def _read_source(src: Path, fmt: str, id_column: str, output_column: str) -> lis
         if not isinstance(row[id_column], str) or not row[id_column].strip():
             raise InputError(
                 f"The id must be a non-empty string. Got {row[id_column]!r} instead.",
+                path=src,
+                line=line,
+                field=id_column,
+            )
+        if row[id_column] != row[id_column].strip():
+            raise InputError(
+                f"The id {row[id_column]!r} has leading or trailing whitespace; ids are compared exactly. "
+                f"Did you mean {row[id_column].strip()!r}?",
                 path=src,
                 line=line,
                 field=id_column,
@@ -382,13 +548,17 @@ def import_outputs(
     output_column: str = "output",
     format: Literal["jsonl", "csv"] | None = None,  # noqa: A002 - the natural name for a file format
     overwrite: bool = False,
+    keep_empty: bool = False,
 ) -> Run:
     """Bring outputs produced elsewhere into the run store as ``runs/<run_id>/``.
 
     The source is JSONL (one object a line) or CSV with a header; besides the id
     and output columns it may carry latency_s, prompt_tokens, completion_tokens,
     finish_reason and error. A null output records the item as failed
-    (``error`` "no_output" unless given). Nothing is written unless the whole
+    (``error`` "no_output" unless given). In a CSV an empty output cell is a
+    missing output too, since CSV cannot tell it from an empty answer; pass
+    ``keep_empty=True`` to import it as the empty string. A UTF-8 byte-order mark
+    (Excel's "CSV UTF-8") is accepted. Nothing is written unless the whole
     file is valid: the run is built in a temporary folder and renamed into place.
 
     Args:
@@ -400,7 +570,10 @@ def import_outputs(
         id_column: the source's column holding golden item ids.
         output_column: the source's column holding the outputs.
         format: ``"jsonl"`` or ``"csv"``; by default from the file's extension.
-        overwrite: replace an existing run of the same id.
+        overwrite: replace an existing run of the same id (refused while another
+            process is writing it).
+        keep_empty: in a CSV, import an empty output cell as an empty answer
+            instead of a missing output.
 
     Returns:
         The :class:`Run`; ``run.summary.missing_ids`` lists golden ids with no output.
@@ -427,7 +600,7 @@ def import_outputs(
         )
     if not src.exists():
         raise InputError("File not found.", path=src)
-    rows = _read_source(src, fmt, id_column, output_column)
+    rows = _read_source(src, fmt, id_column, output_column, keep_empty)
 
     golden_ids = set(gs.ids)
     unknown = [(line, row[id_column]) for line, row in rows if row[id_column] not in golden_ids]
@@ -464,6 +637,8 @@ def import_outputs(
                 "finish_reason": row.get("finish_reason") or None,
                 "error": error,
                 "cached": False,
+                "attempts": None,
+                "session": None,
             }
         )
     missing = tuple(i for i in gs.ids if i not in seen)
@@ -494,6 +669,7 @@ def import_outputs(
         "summary": summary.to_dict(),
     }
     Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    lock = RunLock(final).acquire() if final.exists() else None  # never replace a run being written
     tmp = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f".import-{run_id}-"))
     try:
         atomic_write_text(tmp / "outputs.jsonl", "".join(dumps_line(r) for r in records))
@@ -508,6 +684,8 @@ def import_outputs(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if lock is not None:
+            lock.release()
     return load_run(final)
 
 
@@ -538,6 +716,11 @@ def add_import_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--variant", help="variant name from the card that produced the outputs")
     p.add_argument("--format", choices=("jsonl", "csv"), help="file format (default: from the extension)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run of that id")
+    p.add_argument(
+        "--keep-empty",
+        action="store_true",
+        help="CSV: import empty output cells as empty answers (default: as missing outputs)",
+    )
     p.set_defaults(handler=import_command)
     return p
 
@@ -556,6 +739,7 @@ def import_command(args: argparse.Namespace) -> int:
         output_column=args.output_column,
         format=args.format,
         overwrite=args.overwrite,
+        keep_empty=args.keep_empty,
     )
     print(run.summary)
     print(f"run folder: {run.path}")

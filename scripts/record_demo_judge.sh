@@ -25,7 +25,9 @@ golden = load_golden("golden/support")
 dims = [d for d in dimensions_from_card(golden) if d.scorer == "judge"]
 with local_server() as server:
     print(f"local judge ready at {server.base_url} in {server.startup_s:.1f} s", flush=True)
-    judge = LLMCompleter(base_url=server.base_url, cache="runs/llm_cache.sqlite", api_key_env=None, **DEMO_JUDGE)
+    judge = LLMCompleter(
+        base_url=server.base_url, endpoint=server.endpoint, cache="runs/llm_cache.sqlite", api_key_env=None, **DEMO_JUDGE
+    )
     wanted = set(sys.argv[1:])
     for run in find_runs("runs", golden.name):
         if wanted and run.name not in wanted:

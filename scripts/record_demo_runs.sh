@@ -35,14 +35,19 @@ with local_server() as server:
         folder = Path("runs") / run_id
         if folder.exists():
             old = load_run(folder)
-            if old.golden_version != golden.version or canonical_json(old.manifest["variant"]) != canonical_json(
-                variant.to_dict()
+            if (
+                old.golden_version != golden.version
+                or canonical_json(old.manifest["variant"]) != canonical_json(variant.to_dict())
+                or (old.manifest.get("endpoint") or {}).get("endpoint") != server.endpoint
             ):
-                # The golden set or the variant changed: start over; unchanged requests come from the cache.
+                # The golden set, the variant or the served model changed: start over;
+                # unchanged requests to the same model come from the cache.
                 shutil.rmtree(folder)
         # One request at a time: llama.cpp serves them one by one anyway, and the
         # recorded latency is then the model's, not time spent queueing.
-        run = generate(variant, golden, base_url=server.base_url, run_id=run_id, runs_dir="runs", concurrency=1)
+        run = generate(
+            variant, golden, base_url=server.base_url, endpoint=server.endpoint, run_id=run_id, runs_dir="runs", concurrency=1
+        )
         usage = run.manifest["usage"]
         speed = usage["completion_tokens"] / usage["generation_s"] if usage["generation_s"] else float("nan")
         print(run.summary, flush=True)

@@ -9,7 +9,9 @@ Real HTTP on 127.0.0.1, one thread per connection, keep-alive. By default every
   requests carrying this message, then success), ``[[malformed]]`` (a 200 with a
   broken JSON body), ``[[empty]]`` (empty content), ``[[length]]``
   (finish_reason ``length``), ``[[sleep=2]]`` (answer after 2 s), ``[[drop]]``
-  (close the connection without answering);
+  (close the connection without answering), ``[[trickle=0.2]]`` (send the body
+  one byte every 0.2 s: each read makes progress, so only a wall-clock deadline
+  ends it);
 * ``server.script.append(Reply(...))``: replies consumed in order by the next
   requests, whatever their content.
 
@@ -52,6 +54,7 @@ class Reply:
     delay: float = 0.0
     drop: bool = False
     usage: bool = True
+    trickle: float = 0.0
 
 
 @dataclass
@@ -72,6 +75,8 @@ class FakeOpenAIServer:
         api_key: when set, requests without ``Authorization: Bearer <api_key>`` get a 401.
         hold_after: answer this many requests, then hold the rest until ``gate`` is set.
         json_mode: whether ``response_format`` is accepted; when False it gets a 400.
+        served_model: the ``model`` the body says it served (default: the one asked for).
+        system_fingerprint: a ``system_fingerprint`` to send (default: none).
     """
 
     def __init__(
@@ -82,7 +87,11 @@ class FakeOpenAIServer:
         api_key: str | None = None,
         hold_after: int | None = None,
         json_mode: bool = True,
+        served_model: str | None = None,
+        system_fingerprint: str | None = None,
     ) -> None:
+        self.served_model = served_model
+        self.system_fingerprint = system_fingerprint
         self.delay = delay
         self.models = models
         self.api_key = api_key
@@ -177,6 +186,8 @@ class FakeOpenAIServer:
                 reply.finish_reason = "length"
             elif "drop" in opts and seen <= int(opts.get("times", "1000000")):
                 reply.drop = True
+            if "trickle" in opts and seen <= int(opts.get("times", "1000000")):
+                reply.trickle = float(opts["trickle"])
             if "sleep" in opts and seen <= int(opts.get("times", "1000000")):
                 reply.delay = float(opts["sleep"])
         return reply
@@ -199,14 +210,14 @@ def _error(status: int, message: str, code: str) -> Reply:
     return Reply(status=status, raw_body=body)
 
 
-def _completion_body(reply: Reply, body: dict[str, Any]) -> bytes:
+def _completion_body(reply: Reply, body: dict[str, Any], server: FakeOpenAIServer) -> bytes:
     content = reply.content or ""
     prompt_words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
     payload: dict[str, Any] = {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": body.get("model", "fake"),
+        "model": server.served_model or body.get("model", "fake"),
         "choices": [
             {
                 "index": 0,
@@ -215,6 +226,8 @@ def _completion_body(reply: Reply, body: dict[str, Any]) -> bytes:
             }
         ],
     }
+    if server.system_fingerprint is not None:
+        payload["system_fingerprint"] = server.system_fingerprint
     if reply.usage:
         completion_words = len(content.split())
         payload["usage"] = {
@@ -235,15 +248,21 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             pass
 
-        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None, trickle: float = 0) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(body)
-            self.wfile.flush()
+            if not trickle:
+                self.wfile.write(body)
+                self.wfile.flush()
+                return
+            for k in range(len(body)):
+                self.wfile.write(body[k : k + 1])
+                self.wfile.flush()
+                time.sleep(trickle)
 
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -291,9 +310,9 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
                 return
-            out = reply.raw_body if reply.raw_body is not None else _completion_body(reply, body or {})
+            out = reply.raw_body if reply.raw_body is not None else _completion_body(reply, body or {}, server)
             try:
-                self._send(reply.status, out, reply.headers)
+                self._send(reply.status, out, reply.headers, reply.trickle)
             except (BrokenPipeError, ConnectionResetError):
                 # The client gave up (timeout): nothing to answer.
                 self.close_connection = True

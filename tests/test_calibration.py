@@ -412,3 +412,31 @@ def test_non_numeric_judge_scores_are_an_error_not_unscored() -> None:
         calibrate([1, "four", 3], [1, 2, 3], scale=[1, 2, 3], level="ordinal")
     with pytest.raises(InputError, match="1-D array of scores"):
         calibrate([[1, 2]], [1, 2], scale=[1, 2], level="ordinal")
+
+
+def test_degenerate_inputs_are_clear_errors_or_notes() -> None:
+    # Empty arrays: an error, not an empty report.
+    with pytest.raises(InputError, match="empty arrays"):
+        calibrate([], [], scale=[0, 1], level="nominal")
+    # A frame missing columns names them (it used to fail on its shape).
+    frame = pd.DataFrame({"item_id": ["a", "b"], "value": [1.0, 0.0]})
+    with pytest.raises(InputError, match=r"judge frame passed to calibrate lacks column\(s\) \['dimension'\]"):
+        calibrate(frame, [1, 0], scale=[0, 1], level="nominal")
+    with pytest.raises(InputError, match=r"human frame passed to calibrate lacks column\(s\) \['dimension'\]"):
+        calibrate([1.0, 0.0], frame, scale=[0, 1], level="nominal")
+    # NaN human labels in arrays are left out with a note saying how many.
+    human = np.array([1, 0] * 30, dtype=float)
+    human[:7] = np.nan
+    dim = calibrate(np.array([1, 0] * 30, dtype=float), human, scale=[0, 1], level="nominal", n_resamples=200)["score"]
+    assert dim.n_paired == 53
+    assert "7 items have no human label (NaN) and are left out." in dim.notes
+    with pytest.raises(InputError, match="None of the 3 items has a human label"):
+        calibrate([1, 0, 1], [np.nan] * 3, scale=[0, 1], level="nominal")
+    # A long table with no labels yet is a report that says so.
+    empty = calibrate(
+        pd.DataFrame(columns=["item_id", "dimension", "value"]),
+        pd.DataFrame(columns=["item_id", "dimension", "value", "annotator"]),
+        scale=[0, 1],
+        level="nominal",
+    )
+    assert empty.summary().startswith("no human labels")

@@ -82,6 +82,22 @@ def test_calibration_notebook_runs_on_tiny_data(tmp_path: Path) -> None:
             value=int(human[i]),
             annotator="ana",
         )
+    # A pairwise judge that sides with the output shown first on a third of the pairs.
+    truth = rng.choice(["A", "B"], 90)
+    verdicts = []
+    for i, t in enumerate(truth):
+        first, second = ("A", "B") if i % 3 == 0 else (t, t)
+        verdicts.append(
+            {
+                "item_id": f"p{i}",
+                "first": first,
+                "second": second,
+                "human": t,
+                "output_a": "a" * (40 + i),
+                "output_b": "b" * 60,
+            }
+        )
+    (tmp_path / "verdicts.jsonl").write_text("\n".join(json.dumps(v) for v in verdicts) + "\n")
     nb = _execute(
         "calibration.ipynb",
         tmp_path,
@@ -91,12 +107,16 @@ def test_calibration_notebook_runs_on_tiny_data(tmp_path: Path) -> None:
             "scales": {"helpfulness": [1, 2, 3, 4, 5]},
             "levels": {"helpfulness": "ordinal"},
             "n_resamples": 300,
+            "pairwise_verdicts": str(tmp_path / "verdicts.jsonl"),
         },
     )
     text = _text(nb)
     assert "helpfulness: " in text and "(n=60, kappa " in text
     assert "Confusion matrix (rows = human, columns = judge)" in text
     assert "PPI++" in text
+    assert "pairwise judge: NOT TRUSTED (n=90" in text
+    assert "positional consistency 0.67" in text and "correct_both" in text
+    assert "Position bias: 90 pairs" in text
 
 
 @pytest.mark.slow

@@ -112,3 +112,53 @@ def test_length_bias_on_real_pairs_matches_a_direct_count(pandalm: pd.DataFrame)
     assert res.human_prob_prefer_longer.value == pytest.approx(float((gold[human_ok] == longer[human_ok]).mean()))
     assert res.n_logit == int(pandalm["gpt"].isin([1.0, 2.0]).sum())
     assert np.isfinite(res.length_coef) and res.length_ci[0] < res.length_coef < res.length_ci[1]
+
+
+# Through the pairwise workflow: the codes are stated once, for judges and annotators alike.
+PAIRWISE_CODES = {0: "tie", 1: "A", 2: "B", "Tie": "tie", "garbage": None}
+
+
+@pytest.mark.parametrize(
+    ("judge", "column", "published"),
+    [
+        ("gpt-3.5-turbo-testset-v1.json", "gpt_result", (71.07, 58.79, 57.36, 57.55)),
+        ("pandalm-7b-testset-v1.json", "pandalm_result", (66.77, 57.38, 57.50, 57.43)),
+    ],
+)
+def test_published_figures_through_calibrate_pairwise(judge: str, column: str, published: tuple[float, ...]) -> None:
+    from sklearn.metrics import cohen_kappa_score
+
+    from evaltools import calibrate_pairwise
+
+    items = pd.DataFrame(json.loads((DATA / "testset-v1.json").read_text()))
+    verdicts = pd.DataFrame(json.loads((DATA / judge).read_text()))
+    assert (verdicts["idx"] == items["idx"]).all()
+    humans = items[["annotator1", "annotator2", "annotator3"]]
+    r = calibrate_pairwise(
+        verdicts[column].tolist(),
+        None,  # PandaLM asked each judge in one order only
+        humans,
+        codes=PAIRWISE_CODES,
+        unscored_as="tie",  # as the published table counted "garbage"
+        output_a=items["response1"].map(str),
+        output_b=items["response2"].map(str),
+        n_resamples=500,
+    )
+    got = tuple(round(100 * e.value, 2) for e in (r.accuracy, r.macro_precision, r.macro_recall, r.macro_f1))
+    assert got == published
+    assert r.human_counts == {"A": 422, "B": 472, "tie": 105} and r.n_no_consensus == 0
+    kappas = r.human_pairwise.set_index(["annotator_a", "annotator_b"])["kappa"].round(2)
+    assert kappas.tolist() == [0.85, 0.88, 0.86]  # published annotator kappas 1-2 / 1-3 / 2-3
+    assert kappas.index.tolist() == [
+        ("annotator1", "annotator2"),
+        ("annotator1", "annotator3"),
+        ("annotator2", "annotator3"),
+    ]
+    assert r.n_judge_unscored == (25 if column == "gpt_result" else 0)
+    # Our kappa, checked against sklearn on the majority label (garbage counted as a tie).
+    gold = humans.mode(axis=1)[0].map({0: "tie", 1: "A", 2: "B"})
+    judged = verdicts[column].map({0: "tie", 1: "A", 2: "B", "1": "A", "2": "B", "Tie": "tie", "garbage": "tie"})
+    assert r.kappa.value == pytest.approx(cohen_kappa_score(gold, judged))
+    # Below the annotators' own agreement (the ceiling), and untrusted: one order, kappa under 0.6.
+    assert r.kappa.ci_high < r.human_kappa.ci_low
+    assert not r.trusted and "asked in one order only" in r.reasons[0]

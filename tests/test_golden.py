@@ -299,3 +299,71 @@ def test_example_ideals_score_perfectly_on_every_automatic_dimension():
     must = [i for i in gs.items if "must_refuse" in i["tags"]]
     assert len(must) >= 7 and all(is_refusal(i["ideal"]) for i in must), [
         i["id"] for i in must if not is_refusal(i["ideal"])]
+
+
+# --------------------------------------------------------------------------- reliability (issue 10)
+
+
+def test_byte_order_mark_in_items_is_accepted(mini):
+    raw = (mini / "items.jsonl").read_bytes()
+    version = et.load_golden(mini).version
+    (mini / "items.jsonl").write_bytes(b"\xef\xbb\xbf" + raw)
+    gs = et.load_golden(mini)
+    assert gs.ids[0] == "m-01" and gs.version == version
+
+
+def test_cr_only_line_endings_are_named(mini):
+    raw = (mini / "items.jsonl").read_bytes()
+    (mini / "items.jsonl").write_bytes(raw.replace(b"\n", b"\r"))
+    with pytest.raises(GoldenSetError, match=r"old Mac \(CR-only\) line endings"):
+        et.load_golden(mini)
+    (mini / "items.jsonl").write_bytes(raw.replace(b"\n", b"\r\n"))  # Windows line endings are fine
+    assert len(et.load_golden(mini)) == 10
+
+
+@pytest.mark.parametrize(
+    ("query", "match"),
+    [
+        ([], r"empty conversation"),
+        ("   \n\t", r"empty or only whitespace"),
+        ([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "  "}], r"no user message with text"),
+    ],
+    ids=["empty-list", "whitespace", "blank-user-turn"],
+)
+def test_empty_queries_are_refused_at_load_and_by_golden_check(mini, query, match, capsys):
+    from evaltools.cli import main
+
+    lines = _lines(mini)
+    item = json.loads(lines[1])
+    item["query"] = query
+    lines[1] = json.dumps(item)
+    _write(mini, lines)
+    with pytest.raises(GoldenSetError, match=match) as info:
+        et.load_golden(mini)
+    assert info.value.line == 2 and info.value.field == "query"
+    assert main(["golden", "check", str(mini)]) != 0  # refused with the error, not checked
+    assert "items.jsonl:2" in capsys.readouterr().err
+
+
+def test_ids_with_surrounding_whitespace_are_refused(mini):
+    lines = _lines(mini)
+    item = json.loads(lines[0])
+    item["id"] = " m-01"
+    lines.append(json.dumps(item))  # otherwise a "new" item next to m-01
+    _write(mini, lines)
+    with pytest.raises(GoldenSetError, match=r"' m-01' has leading or trailing whitespace") as info:
+        et.load_golden(mini)
+    assert info.value.line == 11
+
+
+@pytest.mark.parametrize("name", ["../../../../etc/passwd", "/etc/passwd", "../card.yaml", "link.json"])
+def test_schema_paths_are_confined_to_the_schemas_folder(mini, name):
+    (mini / "schemas" / "link.json").symlink_to(mini / "card.yaml")
+    lines = _lines(mini)
+    item = json.loads(lines[3])
+    item["schema"] = name
+    lines[3] = json.dumps(item)
+    _write(mini, lines)
+    with pytest.raises(SchemaError, match=r"inside the set's schemas/ folder.*leads outside it") as info:
+        et.load_golden(mini)
+    assert info.value.line == 4

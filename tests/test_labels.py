@@ -96,18 +96,20 @@ def test_bad_labels_name_file_line_and_field(tmp_path: Path, change: dict, field
     assert isinstance(err, GoldenSetError) and isinstance(err, ValueError)
 
 
-def test_malformed_line_in_the_middle_is_an_error_but_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+def test_malformed_line_in_the_middle_is_an_error_but_a_torn_last_line_is_repaired(tmp_path: Path) -> None:
     path = tmp_path / "ana.jsonl"
     _write_line(path, GOOD)
     path.write_text(path.read_text() + '{"item_id": "q2", "dimen')  # killed mid-write: no newline
     with pytest.warns(LabelWarning, match="torn last line"):
         frame = load_labels(tmp_path, items=ITEMS, dimensions=DIMS)
     assert len(frame) == 1
-    path.write_text(path.read_text() + "\n")
+    assert (tmp_path / "ana.jsonl.torn").read_text() == '{"item_id": "q2", "dimen\n'
+    _write_line(path, GOOD)
+    path.write_text(path.read_text() + "{not json\n")
     _write_line(path, GOOD)
     with pytest.raises(LabelError, match="not valid JSON") as info:
         load_labels(tmp_path)
-    assert info.value.line == 2
+    assert info.value.line == 3
 
 
 def test_same_annotator_twice_latest_wins_and_both_stay_in_the_file(tmp_path: Path) -> None:
@@ -228,3 +230,61 @@ def test_calibration_subset_targets_and_caps() -> None:
         calibration_subset(pool, 451)
     with pytest.raises(InputError, match="Unknown strata in targets"):
         calibration_subset(pool, 10, targets={"rare": 1.0})
+
+
+# --------------------------------------------------------------------------- torn tails (issue 10)
+
+TORN_CHILD = """
+import os, sys, time
+path = sys.argv[1]
+# What a kernel killed inside write(2) leaves: the first part of a label line.
+fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+os.write(fd, b'{"item_id": "q3", "run_id": null, "dimension": "helpful')
+os.fsync(fd)
+print("written", flush=True)
+time.sleep(60)
+"""
+
+
+def test_label_after_a_crash_mid_append_does_not_glue_onto_the_fragment(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    append_label(tmp_path, item_id="q1", dimension="helpfulness", value=4, annotator="ana")
+    append_label(tmp_path, item_id="q2", dimension="helpfulness", value=2, annotator="ana")
+    path = tmp_path / "ana.jsonl"
+    child = subprocess.Popen([sys.executable, "-c", TORN_CHILD, str(path)], stdout=subprocess.PIPE)
+    assert child.stdout is not None and child.stdout.readline() == b"written\n"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert not path.read_bytes().endswith(b"\n")
+    with pytest.warns(LabelWarning, match=r"moved a torn last line .* to .*ana.jsonl.torn"):
+        append_label(tmp_path, item_id="q3", dimension="helpfulness", value=5, annotator="ana")
+    frame = load_labels(tmp_path, items=ITEMS, dimensions=DIMS)  # no error, no warning left
+    assert frame["item_id"].tolist() == ["q1", "q2", "q3"] and frame["value"].tolist() == [4.0, 2.0, 5.0]
+    assert (tmp_path / "ana.jsonl.torn").read_bytes().startswith(b'{"item_id": "q3", "run_id": null, "dimension"')
+    assert len(path.read_text().splitlines()) == 3
+
+
+def test_a_complete_last_label_without_newline_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "bo.jsonl"
+    rec = {**GOOD, "annotator": "bo"}
+    path.write_text(json.dumps(rec))  # hand-edited: whole label, no final newline
+    with pytest.warns(LabelWarning, match="had no newline"):
+        append_label(tmp_path, item_id="q2", dimension="refusal", value=1, annotator="bo")
+    assert len(load_labels(tmp_path, items=ITEMS, dimensions=DIMS)) == 2
+    assert not (tmp_path / "bo.jsonl.torn").exists()
+
+
+def test_labels_csv_with_a_byte_order_mark(tmp_path: Path) -> None:
+    src = tmp_path / "excel.csv"
+    src.write_bytes("item_id,dimension,value\nq1,helpfulness,4\n".encode("utf-8-sig"))
+    out = labels_from_csv(src, tmp_path / "labels", annotator="ana", items=ITEMS, dimensions=DIMS)
+    assert out["item_id"].tolist() == ["q1"]
+
+
+def test_padded_item_id_in_a_label_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"' q1' has leading or trailing whitespace; did you mean 'q1'"):
+        append_label(tmp_path, item_id=" q1", dimension="helpfulness", value=4, annotator="ana")
+    assert not (tmp_path / "ana.jsonl").exists()

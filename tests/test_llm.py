@@ -121,7 +121,7 @@ def test_cache_persists_across_connections_and_uses_wal(tmp_path):
     cache = LLMCache(path)
     cache.put("k1", "m", Completion("out", "length", 4, 2, 0.25))
     # Read through a second, independent connection before close(): committed already.
-    row = sqlite3.connect(path).execute("SELECT output, finish_reason, latency_s FROM completions").fetchone()
+    row = sqlite3.connect(path).execute("SELECT output, finish_reason, latency_s FROM endpoint_completions").fetchone()
     assert row == ("out", "length", 0.25)
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     cache.close()
@@ -409,3 +409,145 @@ def test_offline_mode_replays_the_cache_and_never_calls(tmp_path):
         judge.complete("never recorded")
     with pytest.raises(ConfigError, match="needs a cache"):
         LLMClient("http://127.0.0.1:9/v1", offline=True)
+
+
+# --------------------------------------------------------------------------- reliability (issue 10)
+
+
+def test_trickling_server_is_cut_at_the_wall_clock_deadline(server):
+    # The body (~250 bytes) arrives one byte every 0.1 s: about 25 s in all. Every
+    # read makes progress, so only a deadline on the whole attempt stops it.
+    client = LLMClient(server.base_url, cache=None, timeout_s=1.0, max_retries=0)
+    start = time.monotonic()
+    c = client.complete(req("[[trickle=0.1]]"))
+    elapsed = time.monotonic() - start
+    assert c.error_reason == "timeout" and "within 1 s" in (c.error or "")
+    assert elapsed < 3.0, elapsed
+
+
+def test_item_total_deadline_bounds_all_attempts(server):
+    # 1 s per attempt, 10 retries allowed: without a total the item takes ~11 s.
+    client = LLMClient(
+        server.base_url, cache=None, timeout_s=1.0, max_retries=10, retry_initial_s=0.01, item_timeout_s=2.5
+    )
+    start = time.monotonic()
+    c = client.complete(req("[[trickle=0.1]]"))
+    elapsed = time.monotonic() - start
+    assert c.error_reason == "timeout" and "total of 2.5 s" in (c.error or "")
+    assert 2.0 <= elapsed < 4.0, elapsed
+    assert c.attempts == 3  # two full attempts cut at 1 s, the third cut by the total
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"choices": ["hello"]}', "choices[0] is a string"),
+        (
+            b'{"choices": [{"index": 0, "message": {"role": "assistant", "content": null}, "finish_reason": "stop"}]}',
+            "content is null",
+        ),
+        (b'{"id": "x", "object": "chat.completion", "created": 1, "model": "m"}', "no 'choices'"),
+        (b'{"choices": [{"message": "hello", "finish_reason": "stop"}]}', "message is a string"),
+        (b'{"choices": [{"message": {"role": "assistant", "content": ["a"]}}]}', "content is a list"),
+    ],
+    ids=["choices-of-strings", "content-null", "no-choices", "message-string", "content-list"],
+)
+def test_malformed_200_bodies_are_errors_never_cached(tmp_path, server, body, reason):
+    cache = LLMCache(tmp_path / "c.sqlite")
+    client = LLMClient(server.base_url, cache=cache, **{**FAST, "max_retries": 1})
+    for _ in range(2):
+        server.script.append(Reply(raw_body=body))
+    c = client.complete(req("q"))
+    assert not c.ok and c.output is None and c.error_reason == "malformed_response"
+    assert reason in (c.error or "") and c.attempts == 2
+    assert len(cache) == 0
+    # The healthy server is asked again, not a replayed ''.
+    again = client.complete(req("q"))
+    assert again.ok and again.output == "echo: q" and not again.cached
+    assert server.completion_calls == 3
+
+
+def test_refusal_field_with_null_content_is_the_answer(server):
+    body = (
+        b'{"choices": [{"message": {"role": "assistant", "content": null, "refusal": "I cannot help with that."},'
+        b' "finish_reason": "stop"}]}'
+    )
+    server.script.append(Reply(raw_body=body))
+    c = LLMClient(server.base_url, cache=None, **FAST).complete(req("q"))
+    assert c.ok and c.output == "I cannot help with that."
+
+
+def test_cache_is_per_endpoint(tmp_path):
+    cache_path = tmp_path / "c.sqlite"
+    with FakeOpenAIServer() as a, FakeOpenAIServer() as b:
+        LLMClient(a.base_url, cache=cache_path, **FAST).complete(req("same question"))
+        # Another endpoint (another port: another server) asked the same thing is called.
+        other = LLMClient(b.base_url, cache=cache_path, **FAST).complete(req("same question"))
+        assert not other.cached and b.completion_calls == 1
+        # The same endpoint spelled differently is the same endpoint.
+        spelled = a.base_url.replace("http://", "HTTP://") + "/"
+        again = LLMClient(spelled, cache=cache_path, **FAST).complete(req("same question"))
+        assert again.cached and a.completion_calls == 1
+    assert len(LLMCache(cache_path)) == 2
+
+
+def test_cache_entry_of_another_served_model_is_not_replayed(tmp_path):
+    cache_path = tmp_path / "c.sqlite"
+    with FakeOpenAIServer(served_model="model-a.gguf", system_fingerprint="fp-1") as srv:
+        first = LLMClient(srv.base_url, cache=cache_path, **FAST)
+        assert first.complete(req("x")).served_model == "model-a.gguf"
+        assert first.identity("fake-model")["served_model"] == "model-a.gguf"
+        # The server behind the same URL now runs another model.
+        srv.served_model, srv.system_fingerprint = "model-b.gguf", "fp-2"
+        client = LLMClient(srv.base_url, cache=cache_path, **FAST)
+        assert client.complete(req("y")).served_model == "model-b.gguf"  # live: learns the new identity
+        x = client.complete(req("x"))
+        assert not x.cached and x.served_model == "model-b.gguf" and srv.completion_calls == 3
+        assert client.identity("fake-model") == {
+            "endpoint": srv.base_url,
+            "base_url": srv.base_url,
+            "model": "fake-model",
+            "served_model": "model-b.gguf",
+            "system_fingerprint": "fp-2",
+        }
+
+
+def test_entries_from_before_endpoints_replay_offline_only(tmp_path):
+    # A cache file written by an older evaltools (the recorded demo cache): one table
+    # keyed by the request alone, with no endpoint.
+    path = tmp_path / "old.sqlite"
+    request = req("recorded")
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE completions (key TEXT PRIMARY KEY, model TEXT NOT NULL, output TEXT NOT NULL,"
+            " finish_reason TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, latency_s REAL,"
+            " created_at TEXT NOT NULL) WITHOUT ROWID"
+        )
+        db.execute(
+            "INSERT INTO completions VALUES (?, 'fake-model', 'old answer', 'stop', 1, 2, 0.1, 'x')",
+            (cache_key(request),),
+        )
+    offline = LLMClient("http://127.0.0.1:9/v1", cache=path, offline=True)
+    assert offline.complete(request).output == "old answer"
+    offline.close()
+    with FakeOpenAIServer() as srv:
+        live = LLMClient(srv.base_url, cache=path, **FAST).complete(request)
+        assert live.output == "echo: recorded" and srv.completion_calls == 1  # whose answer was it? ask
+
+
+def test_api_key_with_a_trailing_newline_is_stripped(monkeypatch):
+    with FakeOpenAIServer(api_key="sk-test-1234") as srv:
+        monkeypatch.setenv("EVAL_KEY", "sk-test-1234\n")
+        c = LLMClient(srv.base_url, cache=None, api_key_env="EVAL_KEY", **FAST).complete(req("hi"))
+        assert c.ok, c.error
+        assert srv.requests[-1].headers["authorization"] == "Bearer sk-test-1234"
+
+
+@pytest.mark.parametrize(
+    ("value", "what"), [("sk-te st", "a space"), ("sk-a\nsk-b", "a newline"), (" \n", "whitespace")]
+)
+def test_api_key_with_inner_whitespace_is_a_clear_config_error(monkeypatch, value, what):
+    monkeypatch.setenv("EVAL_KEY", value)
+    with pytest.raises(ConfigError, match=what) as info:
+        LLMClient("http://127.0.0.1:9/v1", cache=None, api_key_env="EVAL_KEY")
+    assert "sk-" not in str(info.value).replace("$EVAL_KEY", "")

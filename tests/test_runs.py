@@ -584,3 +584,154 @@ def test_line_writer_batches_fsyncs_and_keeps_every_line_in_order(tmp_path, monk
     writer.close()
     assert [r["id"] for r in lines_of(tmp_path / "outputs.jsonl")] == [f"i{k:03d}" for k in range(51)]
     assert len(syncs) == 2
+
+
+# --------------------------------------------------------------------------- reliability (issue 10)
+
+
+def _gen(gs: GoldenSet, base_url: str, runs: Path, **kw: object):
+    return generate(Variant.from_card(gs, "v"), gs, base_url=base_url, runs_dir=runs, progress=False, **kw)
+
+
+def test_switching_endpoint_never_reuses_the_old_models_outputs(tmp_path):
+    gs = make_golden(tmp_path / "g", ["a", "b", "c"])
+    runs = tmp_path / "runs"
+    with FakeOpenAIServer() as a, FakeOpenAIServer() as b:
+        first = _gen(gs, a.base_url, runs)
+        # Default run id: another endpoint is another run, made with real calls.
+        second = _gen(gs, b.base_url, runs)
+        assert second.id != first.id and b.completion_calls == 3
+        assert not second.outputs["cached"].any()
+        assert second.manifest["endpoint"]["endpoint"] == b.base_url
+        assert first.manifest["endpoint"] == {
+            "endpoint": a.base_url,
+            "base_url": a.base_url,
+            "model": "fake-model",
+            "served_model": "fake-model",
+            "system_fingerprints": [],
+        }
+        # An explicit new run id against b is filled by b, not from a's cache entries.
+        _gen(gs, b.base_url, runs, run_id="explicit")
+        assert b.completion_calls == 3 + 0  # b's own cache entries: same endpoint, same answers
+        third = _gen(gs, a.base_url, runs, run_id="explicit-a")
+        assert third.outputs["cached"].all() and a.completion_calls == 3
+        # Resuming a run against another endpoint is refused, naming both.
+        with pytest.raises(RunError, match="made against .* but this call points at") as info:
+            _gen(gs, b.base_url, runs, run_id=first.id)
+        assert a.base_url in str(info.value) and b.base_url in str(info.value)
+        # The same endpoint spelled differently resumes it.
+        assert _gen(gs, a.base_url.replace("http:", "HTTP:") + "/", runs, run_id=first.id).id == first.id
+
+
+def test_run_resumed_against_another_served_model_is_refused(tmp_path):
+    gs = make_golden(tmp_path / "g", ["a", "[[status=400,times=1]]", "c"])
+    runs = tmp_path / "runs"
+    with FakeOpenAIServer(served_model="smollm2-135m.gguf", system_fingerprint="b1") as srv:
+        run = _gen(gs, srv.base_url, runs, run_id="r")
+        assert run.summary.n_errors == 1 and run.manifest["endpoint"]["served_model"] == "smollm2-135m.gguf"
+        assert run.manifest["endpoint"]["system_fingerprints"] == ["b1"]
+        srv.served_model = "qwen-7b.gguf"  # restarted with another model behind the same URL
+        with pytest.raises(RunError, match="'smollm2-135m.gguf'.*now serves 'qwen-7b.gguf'"):
+            _gen(gs, srv.base_url, runs, run_id="r")
+    ids = [r["id"] for r in lines_of(runs / "r" / "outputs.jsonl")]
+    assert sorted(ids) == ["i000", "i002"]  # the other model's answer was not recorded
+
+
+LOCK_CHILD = """
+import sys
+from evaltools.generation import generate
+from evaltools.variant import Variant
+generate(Variant("v", "fake-model", "Be brief.", temperature=0, max_tokens=32), sys.argv[1], base_url=sys.argv[2],
+         run_id="shared", runs_dir=sys.argv[3], progress=False, max_retries=0, timeout_s=60)
+"""
+
+
+def test_second_writer_is_refused_at_once_and_a_dead_holders_lock_is_taken_over(tmp_path, caplog):
+    from evaltools.errors import RunLockedError
+
+    gs = make_golden(tmp_path / "g", [f"q{k}" for k in range(20)])
+    runs = tmp_path / "runs"
+    lock = runs / "shared" / ".lock"
+    with FakeOpenAIServer(hold_after=5) as srv:
+        child = subprocess.Popen(
+            [sys.executable, "-c", LOCK_CHILD, str(gs.path), srv.base_url, str(runs)],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _wait_for_lines(runs / "shared" / "outputs.jsonl", 5, child)
+            assert json.loads(lock.read_text())["pid"] == child.pid
+            start = time.monotonic()
+            with pytest.raises(RunLockedError, match=f"being written by process {child.pid}") as info:
+                _gen(gs, srv.base_url, runs, run_id="shared")
+            assert time.monotonic() - start < 2 and info.value.pid == child.pid
+            assert srv.completion_calls <= 20  # the refused writer sent nothing
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait()
+        srv.gate.set()
+        assert json.loads(lock.read_text())["pid"] == child.pid  # left behind by the dead process
+        caplog.set_level("WARNING")
+        run = _gen(gs, srv.base_url, runs, run_id="shared")
+    assert f"taking over the lock left by process {child.pid} (no longer running)" in caplog.text
+    ids = [r["id"] for r in lines_of(runs / "shared" / "outputs.jsonl")]
+    assert sorted(ids) == sorted(gs.ids) and run.summary.ok == 20
+    assert not lock.exists()  # released when the run ended
+
+
+def test_concurrent_writers_in_one_process_do_not_both_write(tmp_path, server):
+    from evaltools.errors import RunLockedError
+    from evaltools.runs import RunLock
+
+    gs = make_golden(tmp_path / "g", ["a"])
+    with RunLock(tmp_path / "runs" / "r"):
+        with pytest.raises(RunLockedError, match=f"process {os.getpid()}"):
+            _gen(gs, server.base_url, tmp_path / "runs", run_id="r")
+    assert server.completion_calls == 0
+    assert _gen(gs, server.base_url, tmp_path / "runs", run_id="r").summary.ok == 1
+
+
+USAGE_CHILD = """
+import sys
+from evaltools.generation import generate
+from evaltools.variant import Variant
+generate(Variant("v", "fake-model", "Be brief.", temperature=0, max_tokens=32), sys.argv[1], base_url=sys.argv[2],
+         run_id="usage", runs_dir=sys.argv[3], progress=False, max_retries=0, timeout_s=60, concurrency=4)
+"""
+
+
+def test_usage_is_cumulative_across_a_kill_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-resume")
+    gs = make_golden(tmp_path / "g", [f"question {k}" for k in range(60)] + ["[[status=400,times=1]]"])
+    runs = tmp_path / "runs"
+    out = runs / "usage" / "outputs.jsonl"
+    with FakeOpenAIServer(hold_after=45) as srv:
+        child = subprocess.Popen(
+            [sys.executable, "-c", USAGE_CHILD, str(gs.path), srv.base_url, str(runs)],
+            cwd=REPO,
+            env={**os.environ, "OPENAI_API_KEY": "sk-child"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        _wait_for_lines(out, 45, child)
+        time.sleep(0.3)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        srv.gate.set()
+        killed = lines_of(out)
+        assert len(killed) == 45
+        # Session 2 finishes the rest (one item fails with a 400), session 3 retries that item.
+        second = _gen(gs, srv.base_url, runs, run_id="usage", max_retries=0)
+        third = _gen(gs, srv.base_url, runs, run_id="usage", max_retries=0)
+    assert second.summary.n_errors == 1 and third.summary.ok == 61
+    usage = third.manifest["usage"]
+    records = lines_of(out)
+    # 45 lines by the killed child + 16 by session 2 (15 ok, 1 failed) + 1 by session 3.
+    assert usage["requests"] == 45 + 16 + 1 == 62
+    assert usage["calls"] == 62 and usage["cache_hits"] == 0
+    assert third.manifest["sessions"] == 3 and third.manifest["last_session_usage"]["requests"] == 1
+    tokens = sum(r["completion_tokens"] for r in records)  # every kept line is a live, successful call
+    assert usage["completion_tokens"] == tokens
+    assert {r["session"] for r in records} == {1, 2, 3}
+    assert all(r["attempts"] == 1 for r in records)

@@ -64,12 +64,21 @@ def test_import_csv_with_mapped_columns_and_a_variant(tmp_path, tiny):
         run = import_outputs(
             src, TINY, run_id="csv", runs_dir=tmp_path, variant=variant, id_column="item", output_column="response"
         )
-    assert run.outputs["output"].tolist() == ["Growth is 29 a month,\nor 290 a year.", ""]
+    # An empty cell is a missing output by default (a CSV cannot tell it from an empty answer).
+    assert run.outputs["output"].tolist()[0] == "Growth is 29 a month,\nor 290 a year."
+    assert run.outputs["output"].isna().tolist() == [False, True]
+    assert run.outputs["error"].tolist()[1].startswith("no_output: the output cell is empty")
     assert run.outputs["prompt_tokens"].tolist()[0] == 12
     assert run.variant == variant
     s = run.summary
-    assert s.n_outputs == 2 and s.empty == 1 and s.n_missing == 6
+    assert s.n_outputs == 2 and s.ok == 1 and s.errors == {"no_output": 1} and s.empty == 0 and s.n_missing == 6
     assert s.missing_ids == ("c-003", "c-004", "c-005", "e-001", "e-002", "a-001")
+    with pytest.warns(MissingOutputsWarning):
+        kept = import_outputs(
+            src, TINY, run_id="csv2", runs_dir=tmp_path, id_column="item", output_column="response", keep_empty=True
+        )
+    assert kept.outputs["output"].tolist() == ["Growth is 29 a month,\nor 290 a year.", ""]
+    assert kept.summary.ok == 2 and kept.summary.empty == 1
 
 
 def test_unknown_ids_are_refused_with_file_lines_and_ids(tmp_path, tiny):
@@ -199,3 +208,47 @@ def test_cli_import_outputs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "7/8 items, 7 ok" in out and "1 missing" in out
     assert load_run(tmp_path / "runs" / "cli").manifest["variant"]["name"] == "terse"
+
+
+# --------------------------------------------------------------------------- reliability (issue 10)
+
+
+def test_excel_csv_with_a_byte_order_mark(tmp_path, tiny):
+    src = tmp_path / "excel.csv"
+    src.write_bytes("id,output\r\nc-001,première réponse\r\nc-002,second\r\n".encode("utf-8-sig"))
+    with pytest.warns(MissingOutputsWarning):
+        run = import_outputs(src, tiny, run_id="excel", runs_dir=tmp_path / "runs")
+    assert run.outputs["id"].tolist() == ["c-001", "c-002"]
+    assert run.outputs["output"].tolist() == ["première réponse", "second"]
+
+
+def test_jsonl_with_a_byte_order_mark(tmp_path, tiny):
+    src = tmp_path / "bom.jsonl"
+    src.write_bytes(("".join(json.dumps({"id": i, "output": "x"}) + "\n" for i in ALL_IDS)).encode("utf-8-sig"))
+    assert import_outputs(src, tiny, run_id="bom", runs_dir=tmp_path / "runs").summary.ok == 8
+
+
+def test_cr_only_line_endings_are_named(tmp_path, tiny):
+    src = tmp_path / "mac.jsonl"
+    src.write_bytes(b"".join(json.dumps({"id": i, "output": "x"}).encode() + b"\r" for i in ALL_IDS))
+    with pytest.raises(InputError, match=r"CR-only\) line endings"):
+        import_outputs(src, tiny, run_id="mac", runs_dir=tmp_path / "runs")
+    assert nothing_written(tmp_path / "runs")
+
+
+def test_ids_with_surrounding_spaces_are_refused_with_a_hint(tmp_path, tiny):
+    src = write_jsonl(tmp_path / "out.jsonl", [{"id": " c-001", "output": "x"}])
+    with pytest.raises(InputError, match=r"' c-001' has leading or trailing whitespace.*Did you mean 'c-001'"):
+        import_outputs(src, tiny, run_id="sp", runs_dir=tmp_path / "runs")
+    assert nothing_written(tmp_path / "runs")
+
+
+def test_overwrite_is_refused_while_the_run_is_being_written(tmp_path, tiny):
+    from evaltools.errors import RunLockedError
+    from evaltools.runs import RunLock
+
+    src = write_jsonl(tmp_path / "out.jsonl", [{"id": i, "output": "x"} for i in ALL_IDS])
+    import_outputs(src, tiny, run_id="r", runs_dir=tmp_path / "runs")
+    with RunLock(tmp_path / "runs" / "r"), pytest.raises(RunLockedError, match="being written"):
+        import_outputs(src, tiny, run_id="r", runs_dir=tmp_path / "runs", overwrite=True)
+    assert import_outputs(src, tiny, run_id="r", runs_dir=tmp_path / "runs", overwrite=True).summary.ok == 8

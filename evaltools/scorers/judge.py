@@ -360,9 +360,11 @@ class PairwiseJudge(_JudgeBase):
     The value is 1.0 when A is better, 0.0 when B is better and 0.5 for a
     tie. A verdict that changes with the order (position bias) is a tie;
     ``metadata["first_order"]`` / ``["second_order"]`` hold the two verdicts
-    (``"A"``, ``"B"``, ``"tie"``, mapped back to the outputs, ready for
-    :func:`evaltools.calibration_pairwise.position_bias`) and
-    ``metadata["consistent"]`` whether they agreed.
+    (``"A"``, ``"B"``, ``"tie"``, mapped back to the outputs; None for an
+    order that could not be read) and ``metadata["consistent"]`` whether
+    they agreed. :meth:`compare_frame` judges a frame of pairs into the
+    verdict frame :func:`evaltools.calibrate_pairwise` reads, so a live run
+    and verdicts imported from elsewhere are calibrated the same way.
 
     Args:
         client: an object implementing :class:`JudgeClient`.
@@ -438,12 +440,14 @@ class PairwiseJudge(_JudgeBase):
                 parsed = _suspected(parsed, planted, "ordinal")
             if not parsed.scored:
                 order = "A first" if names == "AB" else "B first"
+                # The order that was read stays on record; the missing one is None.
+                known = [*verdicts, None, None][:2]
                 return Score(
                     math.nan,
                     kind="ordinal",
                     reason=parsed.reason,
                     explanation=f"{order}: {parsed.explanation}",
-                    metadata={**meta, "raw_replies": replies},
+                    metadata={**meta, "first_order": known[0], "second_order": known[1], "raw_replies": replies},
                 )
             winner = _WINNER[parsed.value]
             verdicts.append("tie" if winner == "tie" else names[0] if winner == "first" else names[1])
@@ -469,6 +473,78 @@ class PairwiseJudge(_JudgeBase):
                 "raw_replies": replies,
             },
         )
+
+    def compare_frame(
+        self,
+        frame: pd.DataFrame,
+        *,
+        output_a: str = "output_a",
+        output_b: str = "output_b",
+        reference: str = "ideal",
+        query: str = "query",
+    ) -> pd.DataFrame:
+        """Judge every pair of a frame in both orders: the verdict frame :func:`evaltools.calibrate_pairwise` reads.
+
+        Args:
+            frame: one row per pair, with the columns named below and
+                ``item_id`` (or ``id``); ``run_id``, ``stratum``, ``group`` and
+                ``human`` (a human verdict, ``"A"``/``"B"``/``"tie"``) are
+                carried over when present.
+            output_a: column of the outputs A.
+            output_b: column of the outputs B.
+            reference: column of the ideal responses (may be absent).
+            query: column of the queries.
+
+        Returns:
+            One row per pair: ``item_id``, ``first`` (verdict with A shown
+            first), ``second`` (verdict with B shown first, mapped back to the
+            outputs), each ``"A"``, ``"B"``, ``"tie"`` or None (no verdict);
+            ``output_a``, ``output_b``; ``value`` (1.0 A, 0.0 B, 0.5 tie or
+            flip, NaN unscored), ``consistent``, ``unscored_reason``,
+            ``detail``, ``dimension`` (the rubric) and ``judge_model``.
+
+        Examples:
+            >>> class AlwaysFirst:
+            ...     def complete(self, messages, *, response_format):
+            ...         return '{"score": "1", "reason": "first looks fine"}'
+            >>> judge = PairwiseJudge(AlwaysFirst(), "helpfulness", judge_model="big", judge_more_capable=True)
+            >>> pairs = pd.DataFrame({"item_id": ["q1"], "query": ["q"], "output_a": ["x"], "output_b": ["y"]})
+            >>> judge.compare_frame(pairs)[["item_id", "first", "second", "value"]].to_dict("records")
+            [{'item_id': 'q1', 'first': 'A', 'second': 'B', 'value': 0.5}]
+        """
+        id_col = "item_id" if "item_id" in frame.columns else "id"
+        missing = [c for c in (id_col, output_a, output_b, query) if c not in frame.columns]
+        if missing:
+            raise ConfigError(
+                f"The frame passed to PairwiseJudge.compare_frame lacks column(s) {missing}; "
+                f"it has {list(frame.columns)}."
+            )
+        rows = []
+        for rec in frame.to_dict("records"):
+            ref = rec.get(reference) if reference in frame.columns else None
+            a = rec[output_a] if isinstance(rec[output_a], str) else None
+            b = rec[output_b] if isinstance(rec[output_b], str) else None
+            s = self(a, b, ref if isinstance(ref, str) else None, query=rec[query])
+            row: dict[str, Any] = {
+                "run_id": rec.get("run_id"),
+                "item_id": str(rec[id_col]),
+                "dimension": self.rubric.name,
+                "first": s.metadata.get("first_order"),
+                "second": s.metadata.get("second_order"),
+                "output_a": rec[output_a],
+                "output_b": rec[output_b],
+                "value": s.value,
+                "consistent": s.metadata.get("consistent"),
+                "unscored_reason": s.reason,
+                "detail": s.explanation,
+                "stratum": rec.get("stratum"),
+                "group": rec.get("group"),
+                "judge_model": self.judge_model,
+            }
+            if "human" in frame.columns:
+                row["human"] = rec["human"]
+            rows.append(row)
+        return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------- registry
