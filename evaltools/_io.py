@@ -169,3 +169,52 @@ def _nan_to_none(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_nan_to_none(v) for v in value]
     return value
+
+
+def jsonschema_validators() -> Any:
+    """``jsonschema.validators``, imported without compiling grammars no schema asked for.
+
+    jsonschema registers its optional format checkers at import. One of them,
+    ``iri``, comes from ``rfc3987-syntax`` (installed by ``jsonschema[format-nongpl]``,
+    which Jupyter pulls in), and that package compiles a Lark grammar when imported:
+    about 2 s, paid by every command that loads a golden set with a schema. Here
+    jsonschema is handed a stand-in module whose ``is_valid_syntax`` imports the
+    real package on its first call, so the grammar is compiled only when a value
+    is actually checked against the ``iri`` format.
+
+    Returns:
+        The ``jsonschema.validators`` module.
+
+    Examples:
+        >>> jsonschema_validators().validator_for({}).__name__
+        'Draft202012Validator'
+    """
+    import importlib.util
+    import sys
+    import types
+
+    name = "rfc3987_syntax"
+    if "jsonschema" not in sys.modules and name not in sys.modules and importlib.util.find_spec(name) is not None:
+
+        def real() -> Any:
+            if isinstance(sys.modules.get(name), _Deferred):
+                del sys.modules[name]
+            return importlib.import_module(name)
+
+        class _Deferred(types.ModuleType):
+            def __getattr__(self, attr: str) -> Any:
+                if attr.startswith("__"):  # the import system probing (__path__...): not a reason to load
+                    raise AttributeError(attr)
+                return getattr(real(), attr)
+
+        stand_in = _Deferred(name)
+        stand_in.is_valid_syntax = lambda *a, **k: real().is_valid_syntax(*a, **k)  # type: ignore[attr-defined]
+        sys.modules[name] = stand_in
+        try:
+            import jsonschema  # noqa: F401 - registers the format checkers against the stand-in
+        finally:
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]  # anyone importing it later gets the real package
+    from jsonschema import validators
+
+    return validators

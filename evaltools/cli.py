@@ -20,17 +20,70 @@ from typing import Any
 
 from .errors import EvaltoolsError
 
-# Modules that contribute subcommands: (module, function). A module that is
-# missing (an optional capability not installed) is skipped.
-_PLUGINS: list[tuple[str, str]] = [
-    ("evaltools.runs", "add_run_parser"),
-    ("evaltools.runs", "add_import_parser"),
-    ("evaltools.local_server", "add_serve_local_parser"),
-    ("evaltools.gate", "add_gate_parser"),
-    ("evaltools.calibration", "add_calibrate_parser"),
-    ("evaltools.monitor", "add_monitor_parser"),
-    ("evaltools.report", "add_report_parser"),
-]
+# Subcommands that other modules define: (name, module, function, one-line help).
+# Their modules (pandas, statsmodels, the openai client...) are imported only when
+# that subcommand runs, so ``evaltools --help`` and ``--version`` answer at once; the
+# help line is here for the top-level listing (a test checks it matches the module's).
+_PLUGINS: list[tuple[str, str, str, str]] = [
+    ("run", "evaltools.generation", "add_run_parser",
+     "generate a variant's outputs on a golden set (cached, resumable)"),
+    ("import-outputs", "evaltools.runs", "add_import_parser",
+     "import outputs produced elsewhere (JSONL or CSV) as a run"),
+    ("serve-local", "evaltools.local_server", "add_serve_local_parser",
+     "serve the bundled SmolLM2-135M-Instruct model (OpenAI-compatible) until Ctrl-C"),
+    ("gate", "evaltools.gate", "add_gate_parser",
+     "compare a candidate run with a baseline run: PASS, NEEDS_REVIEW or BLOCK"),
+    ("calibrate", "evaltools.calibration", "add_calibrate_parser",
+     "agreement of the judge with human labels, and whether each judge dimension can gate"),
+    ("monitor", "evaltools.monitor", "add_monitor_parser",
+     "Monitor production logs: per-window metrics and alerts on rolling baselines."),
+    ("report", "evaltools.report", "add_report_parser",
+     "render a report notebook (eval, comparison, calibration, monitoring) to self-contained HTML"),
+]  # fmt: skip
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser; a subcommand's may be deferred to the module that defines it.
+
+    A deferred parser holds only its name and help line. When the subcommand is
+    parsed, it imports ``module``, lets ``function`` define the real parser on a
+    scratch ``subparsers`` object, and parses with that.
+    """
+
+    def __init__(self, *args: Any, defer_to: tuple[str, str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._defer_to = defer_to
+
+    def real_parser(self) -> argparse.ArgumentParser:
+        """The parser the owning module defines (self when not deferred)."""
+        if self._defer_to is None:
+            return self
+        name, module, function = self._defer_to
+        try:
+            add = getattr(importlib.import_module(module), function)
+        except ImportError as exc:
+            self.exit(2, f"error: 'evaltools {name}' is not available: {exc}\n")
+        scratch = argparse.ArgumentParser(prog=self.prog.rsplit(" ", 1)[0])
+        sub = scratch.add_subparsers()
+        add(sub)
+        return sub.choices[name]
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._defer_to is None:
+            return super().parse_known_args(args, namespace)
+        return self.real_parser().parse_known_args(args, namespace)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: looks the version up only when asked (importlib.metadata is not free)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from . import __version__
+
+        parser.exit(message=f"evaltools {__version__}\n")
 
 
 def _cmd_golden_check(args: argparse.Namespace) -> int:
@@ -132,10 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         The top-level parser.
     """
-    parser = argparse.ArgumentParser(prog="evaltools", description=__doc__.splitlines()[0])
-    from . import __version__
-
-    parser.add_argument("--version", action="version", version=f"evaltools {__version__}")
+    parser = _Parser(prog="evaltools", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     golden = sub.add_parser("golden", help="check or build golden sets")
@@ -173,14 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="reports")
     demo.set_defaults(handler=_cmd_demo)
 
-    for module, func in _PLUGINS:
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        add = getattr(mod, func, None)
-        if add is not None:
-            add(sub)
+    for name, module, func, help_line in _PLUGINS:
+        sub.add_parser(name, help=help_line, defer_to=(name, module, func))
     return parser
 
 

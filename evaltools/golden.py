@@ -24,14 +24,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import yaml
 
-from ._io import iter_jsonl
+from ._io import iter_jsonl, jsonschema_validators
 from .errors import ConfigError, GoldenSetError, SchemaError
+
+if TYPE_CHECKING:  # pandas and numpy load where they are used: `evaltools run` needs neither
+    import numpy as np
+    import pandas as pd
 
 STRATA: tuple[str, ...] = ("common", "edge", "adversarial")
 """The three strata of a golden set, in display order."""
@@ -78,6 +80,8 @@ class GoldenSet:
     @cached_property
     def frame(self) -> pd.DataFrame:
         """The items as a DataFrame (one row per item, columns as in the file)."""
+        import pandas as pd
+
         rows = [{k: item.get(k) for k in (*_REQUIRED, *_OPTIONAL)} for item in self.items]
         df = pd.DataFrame(rows, columns=[*_REQUIRED, *_OPTIONAL])
         df["tags"] = [list(t) if t is not None else [] for t in df["tags"]]
@@ -128,6 +132,8 @@ class GoldenSet:
             >>> gs.composition()["n"].tolist()
             [6, 3, 1]
         """
+        import pandas as pd
+
         return _composition(pd.Series([i["stratum"] for i in self.items]), self.targets, self.tolerance)
 
     def __len__(self) -> int:
@@ -152,6 +158,8 @@ def _esc(text: str) -> str:
 
 
 def _composition(strata: pd.Series, targets: Mapping[str, float], tolerance: float) -> pd.DataFrame:
+    import pandas as pd
+
     counts = strata.value_counts()
     n = int(counts.sum())
     rows = []
@@ -393,7 +401,7 @@ def _validate_item(raw: dict[str, Any], path: Path, line: int) -> dict[str, Any]
 def _load_schemas(
     folder: Path, items: list[dict[str, Any]], items_path: Path, lines: dict[str, int]
 ) -> dict[str, dict[str, Any]]:
-    from jsonschema import validators
+    validators = jsonschema_validators()
     from jsonschema.exceptions import SchemaError as JSError
 
     schemas: dict[str, dict[str, Any]] = {}
@@ -507,6 +515,8 @@ class GoldenCheck:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per problem found: ``check``, ``ids``, ``detail``."""
+        import pandas as pd
+
         rows: list[dict[str, Any]] = []
         for r in self.exact_duplicates.itertuples():
             rows.append({"check": "exact_duplicate", "ids": f"{r.id_a}, {r.id_b}", "detail": "same query"})
@@ -566,6 +576,8 @@ def _query_text(query: Any) -> str:
 
 
 def _exact_pairs(ids: Sequence[str], texts: Sequence[str]) -> pd.DataFrame:
+    import pandas as pd
+
     first: dict[str, str] = {}
     rows = []
     for i, t in zip(ids, texts, strict=True):
@@ -579,6 +591,9 @@ def _exact_pairs(ids: Sequence[str], texts: Sequence[str]) -> pd.DataFrame:
 
 def _near_pairs(ids: Sequence[str], emb: np.ndarray, threshold: float) -> pd.DataFrame:
     """All pairs i<j with cosine > threshold (embeddings are L2-normalized)."""
+    import numpy as np
+    import pandas as pd
+
     if len(ids) < 2:
         return pd.DataFrame(columns=["id_a", "id_b", "cosine"])
     sims = emb @ emb.T
@@ -615,6 +630,9 @@ def check_golden(gs: GoldenSet, *, near_threshold: float = 0.92, embedder: Any =
     Raises:
         ConfigError: ``near_threshold`` outside (0, 1].
     """
+    import numpy as np
+    import pandas as pd
+
     if not 0 < near_threshold <= 1:
         raise ConfigError(
             f"The 'near_threshold' parameter of check_golden must be a float in (0, 1]. Got {near_threshold!r} instead."
@@ -726,6 +744,9 @@ def sample_golden(
     Raises:
         ConfigError: missing columns, an unknown stratum in ``targets``, or ``n`` < 1.
     """
+    import numpy as np
+    import pandas as pd
+
     targets = dict(targets or DEFAULT_TARGETS)
     for col in (stratum_col, text_col):
         if col not in log_frame.columns:
@@ -780,6 +801,8 @@ def sample_golden(
 
 def _greedy_near_duplicates(emb: np.ndarray, threshold: float) -> np.ndarray:
     """Mark rows that are near-duplicates of an earlier kept row (first occurrence wins)."""
+    import numpy as np
+
     n = len(emb)
     drop = np.zeros(n, dtype=bool)
     # Blocked to keep memory bounded on large pools.

@@ -32,6 +32,7 @@ written to the cache, a log line or an error message.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
+from ._http import HTTPError, JSONObject, LeanHTTP, lean_transport_applies, openai_error
 from ._llm_support import (
     ERROR_REASONS,
     NO_KEY,
@@ -111,9 +113,61 @@ class UsageStats:
 # --------------------------------------------------------------------------- the client
 
 
+class _Endpoint:
+    """How one event loop reaches the endpoint: the lean transport, else the openai client.
+
+    The ``openai`` client (about 1.4 s of imports) is made only when it is needed:
+    a proxy is configured, or the base URL is one the lean transport does not
+    serve (see :func:`evaltools._http.lean_transport_applies`).
+    """
+
+    def __init__(self, owner: LLMClient) -> None:
+        self._owner = owner
+        self._openai: openai.AsyncOpenAI | None = None
+        self.lean: LeanHTTP | None = None
+        if lean_transport_applies(owner.base_url):
+            self.lean = LeanHTTP(owner.base_url, _auth_headers(owner._api_key))
+
+    @property
+    def openai(self) -> openai.AsyncOpenAI:
+        if self._openai is None:
+            import openai
+
+            self._openai = openai.AsyncOpenAI(
+                base_url=self._owner.base_url,
+                api_key=self._owner._api_key,
+                timeout=self._owner.timeout_s,
+                max_retries=0,  # tenacity retries, so that every attempt is counted and logged
+            )
+        return self._openai
+
+    async def close(self) -> None:
+        if self.lean is not None:
+            self.lean.close()
+        if self._openai is not None:
+            await self._openai.close()
+
+
+def _auth_headers(api_key: str) -> dict[str, str]:
+    # What the openai client sends besides its own telemetry headers.
+    headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "evaltools"}
+    for header, env in (("OpenAI-Organization", "OPENAI_ORG_ID"), ("OpenAI-Project", "OPENAI_PROJECT_ID")):
+        if os.environ.get(env):
+            headers[header] = os.environ[env]
+    return headers
+
+
+def _call_failures() -> tuple[type[BaseException], ...]:
+    # Evaluated in an `except` clause, so only when a call failed: the success path
+    # never imports openai.
+    import openai
+
+    return (openai.OpenAIError, ValueError, MalformedResponse, DeadlineExceeded)
+
+
 @dataclass
 class _LoopState:
-    client: openai.AsyncOpenAI
+    client: _Endpoint
     semaphore: asyncio.Semaphore
 
 
@@ -242,15 +296,7 @@ class LLMClient:
         with self._states_lock:
             state = self._states.get(loop)
             if state is None:
-                import openai
-
-                client = openai.AsyncOpenAI(
-                    base_url=self.base_url,
-                    api_key=self._api_key,
-                    timeout=self.timeout_s,
-                    max_retries=0,  # tenacity retries, so that every attempt is counted and logged
-                )
-                state = _LoopState(client, asyncio.Semaphore(self.concurrency))
+                state = _LoopState(_Endpoint(self), asyncio.Semaphore(self.concurrency))
                 self._states[loop] = state
             return state
 
@@ -406,7 +452,7 @@ class LLMClient:
         self.close()
 
     # -- one request with retries
-    async def _call_with_total(self, client: openai.AsyncOpenAI, request: ChatRequest) -> Completion:
+    async def _call_with_total(self, client: _Endpoint, request: ChatRequest) -> Completion:
         """:meth:`_call` under the item's total deadline, when one is set."""
         if self.item_timeout_s is None:
             return await self._call(client, request)
@@ -423,10 +469,7 @@ class LLMClient:
             )
             return Completion(None, error=detail, attempts=n)
 
-    async def _call(
-        self, client: openai.AsyncOpenAI, request: ChatRequest, tries: list[int] | None = None
-    ) -> Completion:
-        import openai
+    async def _call(self, client: _Endpoint, request: ChatRequest, tries: list[int] | None = None) -> Completion:
         import tenacity
 
         backoff = tenacity.wait_exponential_jitter(
@@ -477,13 +520,11 @@ class LLMClient:
                         raise DeadlineExceeded(self.timeout_s) from None
                     latency = time.perf_counter() - start
                     return parse_completion(response, latency, attempts)
-        except (openai.OpenAIError, ValueError, MalformedResponse, DeadlineExceeded) as exc:
+        except _call_failures() as exc:
             return Completion(None, error=self._describe(exc, request, attempts), attempts=attempts)
         raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
 
-    async def _create(self, client: openai.AsyncOpenAI, request: ChatRequest) -> Any:
-        import openai
-
+    async def _create(self, client: _Endpoint, request: ChatRequest) -> Any:
         params = request.params()
         extra = {
             k: params.pop(k) for k in list(params) if k not in ("temperature", "max_tokens", "seed", "response_format")
@@ -491,20 +532,40 @@ class LLMClient:
         if request.model in self._no_json_mode:
             params.pop("response_format", None)
         try:
-            return await client.chat.completions.create(
-                model=request.model, messages=cast(Any, list(request.messages)), extra_body=extra or None, **params
-            )
-        except openai.BadRequestError:
-            if "response_format" not in params:
+            return await self._send(client, request, params, extra)
+        except Exception as exc:
+            import openai
+
+            if not isinstance(exc, openai.BadRequestError) or "response_format" not in params:
                 raise
             # The endpoint refuses JSON mode: ask again without it (the prompt still
             # asks for JSON) and stop sending it to this model.
             log.warning("%s rejected response_format; retrying without JSON mode.", request.model)
             self._no_json_mode.add(request.model)
             params.pop("response_format")
-            return await client.chat.completions.create(
+            return await self._send(client, request, params, extra)
+
+    async def _send(
+        self, client: _Endpoint, request: ChatRequest, params: dict[str, Any], extra: dict[str, Any]
+    ) -> Any:
+        """One HTTP attempt; returns the parsed body (attribute access, as openai's models give)."""
+        lean = client.lean
+        if lean is None:
+            return await client.openai.chat.completions.create(
                 model=request.model, messages=cast(Any, list(request.messages)), extra_body=extra or None, **params
             )
+        # The body the openai client would send: model, messages, then the parameters.
+        body = json.dumps({"model": request.model, "messages": list(request.messages), **params, **extra})
+        try:
+            status, headers, data = await lean.post("/chat/completions", body.encode("utf-8"), self.timeout_s)
+        except HTTPError as exc:
+            raise openai_error(exc, lean.url("/chat/completions")) from exc.__cause__
+        if not 200 <= status < 300:
+            raise openai_error(HTTPError("status", status, headers, data), lean.url("/chat/completions"))
+        try:
+            return json.loads(data, object_hook=JSONObject)
+        except ValueError as exc:
+            raise MalformedResponse(f"the body is not JSON ({exc})") from None
 
     def _describe(self, exc: BaseException, request: ChatRequest, attempts: int | None = None) -> str:
         import openai

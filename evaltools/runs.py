@@ -31,17 +31,19 @@ import socket
 import tempfile
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._io import atomic_write_text, dumps_line, iter_jsonl
 from .errors import ConfigError, InputError, RunError, RunLockedError
 from .golden import GoldenSet, load_golden
 from .variant import Variant
+
+if TYPE_CHECKING:  # pandas loads when a run is read back, not before the first request
+    import pandas as pd
 
 __all__ = [
     "OUTPUT_FIELDS",
@@ -176,8 +178,19 @@ class Run:
     """The run folder."""
     manifest: dict[str, Any]
     """The parsed ``manifest.json``."""
-    outputs: pd.DataFrame
-    """One row per recorded item, columns :data:`OUTPUT_FIELDS`, in the order recorded."""
+    records: list[dict[str, Any]] = field(repr=False)
+    """The ``outputs.jsonl`` lines as read, in the order recorded (:attr:`outputs` as dicts)."""
+    session: dict[str, Any] | None = None
+    """What the :func:`~evaltools.generation.generate` call that returned this run did:
+    ``calls`` (HTTP requests sent, retries included), ``retries``, ``cache_hits``,
+    ``resumed`` (items kept from earlier sessions), tokens and ``wall_s``. All zero
+    but ``resumed`` when the run was already complete. None from :func:`load_run`."""
+
+    @cached_property
+    def outputs(self) -> pd.DataFrame:
+        """One row per recorded item, columns :data:`OUTPUT_FIELDS`, in the order recorded."""
+        # Built on first use: a rerun that finds the run complete never needs pandas.
+        return _outputs_frame(self.records)
 
     @property
     def id(self) -> str:
@@ -198,18 +211,19 @@ class Run:
     @property
     def summary(self) -> RunSummary:
         """Counts: ok, errors by reason, cached, truncated, empty, missing."""
-        records = self.outputs.astype(object).where(self.outputs.notna(), None).to_dict("records")
         missing = tuple((self.manifest.get("summary") or {}).get("missing_ids") or ())
-        return _summarize(self.id, int(self.manifest.get("n_items", len(records))), records, missing)
+        return _summarize(self.id, int(self.manifest.get("n_items", len(self.records))), self.records, missing)
 
     def __repr__(self) -> str:
         return (
-            f"Run(id={self.id!r}, source={self.manifest.get('source')!r}, outputs={len(self.outputs)}, "
+            f"Run(id={self.id!r}, source={self.manifest.get('source')!r}, outputs={len(self.records)}, "
             f"golden_version={self.golden_version!r})"
         )
 
 
 def _outputs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    import pandas as pd
+
     df = pd.DataFrame([{k: r.get(k) for k in OUTPUT_FIELDS} for r in records], columns=list(OUTPUT_FIELDS))
     df["latency_s"] = pd.to_numeric(df["latency_s"], errors="coerce").astype(float)
     for col in ("prompt_tokens", "completion_tokens"):
@@ -272,7 +286,7 @@ def load_run(path: str | Path) -> Run:
         if key not in manifest:
             raise RunError(f"The manifest has no '{key}'.", path=manifest_path, field=key)
     records = [r for _, r in _read_outputs(folder / "outputs.jsonl")]
-    return Run(folder, manifest, _outputs_frame(records))
+    return Run(folder, manifest, records)
 
 
 # --------------------------------------------------------------------------- the writer's lock

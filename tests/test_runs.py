@@ -512,7 +512,7 @@ def test_cli_run_and_resume(tmp_path, server, capsys):
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "8/8 items, 8 ok" in out and "8 LLM calls" in out
+    assert "8/8 items, 8 ok" in out and "this invocation sent 8 requests, 0 answered from the cache" in out
     assert all(r.body["model"] == "other-model" for r in server.requests)  # type: ignore[index]
     assert load_run(tmp_path / "cli").variant.model == "other-model"  # type: ignore[union-attr]
     # A failing item makes the exit code 1.
@@ -531,6 +531,59 @@ def test_cli_run_and_resume(tmp_path, server, capsys):
         "--no-cache",
     )
     assert code == 1 and "bad_request" in capsys.readouterr().err
+
+
+def test_cli_summary_says_what_this_invocation_sent(tmp_path, server, capsys):
+    # Issue 12: a rerun printed the first session's "8 LLM calls" while the server got none.
+    args = ["run", "--golden", str(TINY), "--variant", "terse", "--base-url", server.base_url,
+            "--runs-dir", str(tmp_path), "--run-id", "honest", "--no-progress"]  # fmt: skip
+    assert _cli(*args) == 0
+    assert "this invocation sent 8 requests" in capsys.readouterr().out and server.completion_calls == 8
+    assert _cli(*args) == 0
+    out = capsys.readouterr().out
+    assert "this invocation sent 0 requests: the run was already complete (8 items recorded)" in out
+    assert server.completion_calls == 8
+    # Resumed: 3 lines lost, their answers still in the cache: 0 sent, 3 from the cache, 5 kept.
+    outputs = tmp_path / "honest" / "outputs.jsonl"
+    outputs.write_text("".join(outputs.read_text().splitlines(keepends=True)[:5]))
+    assert _cli(*args) == 0
+    out = capsys.readouterr().out
+    assert "this invocation sent 0 requests, 3 answered from the cache, 5 items kept from earlier sessions" in out
+    assert server.completion_calls == 8
+    # Without the cache, the same 3 are really sent.
+    outputs.write_text("".join(outputs.read_text().splitlines(keepends=True)[:5]))
+    assert _cli(*args, "--no-cache") == 0
+    assert "this invocation sent 3 requests, 0 answered from the cache, 5 items kept" in capsys.readouterr().out
+    assert server.completion_calls == 11
+
+
+def test_line_writer_batches_fsyncs_and_keeps_every_line_in_order(tmp_path, monkeypatch):
+    # Issue 12: one fsync per line made a 64-way run wait on the disk. Lines queued
+    # while an fsync runs go out together in one write and one fsync.
+    import threading
+
+    from evaltools import generation
+
+    first_sync, release, syncs = threading.Event(), threading.Event(), []
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        syncs.append(fd)
+        if len(syncs) == 1:
+            first_sync.set()
+            release.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(generation.os, "fsync", slow_fsync)
+    writer = generation._LineWriter(tmp_path / "outputs.jsonl")
+    writer.write({"id": "i000"})
+    assert first_sync.wait(10)
+    for k in range(1, 51):
+        writer.write({"id": f"i{k:03d}"})
+    release.set()
+    writer.close()
+    assert [r["id"] for r in lines_of(tmp_path / "outputs.jsonl")] == [f"i{k:03d}" for k in range(51)]
+    assert len(syncs) == 2
 
 
 # --------------------------------------------------------------------------- reliability (issue 10)

@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from .._io import jsonschema_validators
 from ..errors import ConfigError
 from ._types import Score
 
@@ -231,8 +232,7 @@ def json_schema_valid(
         >>> s.failure, s.explanation
         ('schema_violation', "/priority: 'critical' is not one of ['low', 'high']")
     """
-    from jsonschema import validators
-
+    validators = jsonschema_validators()
     if prediction is None:
         return _no_output()
     value, err = parse_json_output(prediction, allow_code_fence=allow_code_fence)
