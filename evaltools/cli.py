@@ -168,11 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, required=True, help="random seed")
     sample.add_argument("--out", required=True, help="output JSONL")
     sample.add_argument("--targets", help="stratum shares, e.g. common=0.6,edge=0.25,adversarial=0.15 "
-                        "(default: the shares in the logs)")  # fmt: skip
+                        "(default: common=0.6,edge=0.25,adversarial=0.15)")  # fmt: skip
     sample.add_argument("--stratum-col", default="stratum", help="column holding the stratum")
     sample.add_argument("--text-col", default="query", help="column holding the query text")
     sample.add_argument("--near-threshold", type=float, default=0.92,
-                        help="embedding cosine above which two queries are near-duplicates (one is dropped)")  # fmt: skip
+                        help="embedding cosine above which two queries are near-duplicates (one is dropped)",
+                        )  # fmt: skip
     sample.set_defaults(handler=_cmd_golden_sample)
 
     score = sub.add_parser("score", help="score runs on the golden set card's dimensions")

@@ -216,8 +216,8 @@ def test_ctrl_c_during_score_prints_what_was_kept(tmp_path):
     card = (gs / "card.yaml").read_text().replace(
         "  - {name: answer_similarity, scorer: semantic_similarity, threshold: 0.5, applies_to: {tags_any: [answer]}, "
         "gating: true}",
-        "  - {name: helpfulness, scorer: judge, rubric: helpfulness, params: {judge_model: m, judge_more_capable: true},"
-        " applies_to: {tags_any: [answer]}}",
+        "  - {name: helpfulness, scorer: judge, rubric: helpfulness, "
+        "params: {judge_model: m, judge_more_capable: true}, applies_to: {tags_any: [answer]}}",
     )
     assert "scorer: judge" in card
     (gs / "card.yaml").write_text(card)

@@ -97,7 +97,8 @@ class Lab:
                 f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={project}",
                 f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={state / 'workspaces'}",
                 "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-                "--ServerApp.open_browser=False",
+                "--ServerApp.open_browser=False", "--ServerApp.allow_root=True",
+                "--LabApp.extension_manager=readonly",
             ],
             cwd=project, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
@@ -105,7 +106,7 @@ class Lab:
         options = webdriver.ChromeOptions()
         options.binary_location = find_chromium() or ""
         for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--window-size=1400,1000", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+                    "--window-size=1400,1000", "--proxy-server=127.0.0.1:9",  # loopback is never proxied
                     "--disable-background-networking", "--disable-component-update", "--no-first-run",
                     f"--user-data-dir={state / 'chromium'}"):  # fmt: skip
             options.add_argument(arg)
@@ -173,11 +174,30 @@ class Lab:
         ), 120, f"{notebook} did not open with an idle kernel")  # fmt: skip
 
     def run_all(self, notebook: str, timeout: float) -> None:
-        menubar = self.driver.find_element(By.XPATH, "//div[contains(@class,'lm-MenuBar-itemLabel') and text()='Run']")
-        menubar.click()
-        item = self.wait(lambda: self.driver.find_elements(
-            By.CSS_SELECTOR, ".lm-Menu-item[data-command='notebook:run-all-cells']"), 20, "no Run All Cells item")
-        item[0].click()
+        def started() -> bool:
+            return bool(self.js(
+                "const p = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');"
+                "return [...p.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+                ".some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent));"
+            ))  # fmt: skip
+
+        # Run > Run All Cells, as a person would; a click that lands while the kernel is still
+        # connecting runs nothing, so it is tried again until a cell starts.
+        for _attempt in range(4):
+            time.sleep(3)
+            self.driver.find_element(
+                By.XPATH, "//div[contains(@class,'lm-MenuBar-itemLabel') and text()='Run']").click()
+            item = self.wait(lambda: self.driver.find_elements(
+                By.XPATH, "//li[contains(@class,'lm-Menu-item')][.//div[text()='Run All Cells']]"), 20,
+                "no Run All Cells item")  # fmt: skip
+            item[0].click()
+            try:
+                self.wait(started, 30, "Run All started no cell")
+                break
+            except TimeoutError:
+                continue
+        else:
+            raise TimeoutError(f"Run All never started a cell of {notebook}")
 
         def finished() -> bool:
             return bool(self.js(

@@ -146,10 +146,12 @@ def test_every_readme_command_runs_as_printed(tmp_path: Path) -> None:
             done = _run(argv, project, env, 900)
             # gate answers with its verdict's exit code (3 NEEDS_REVIEW, 4 BLOCK); anything else must be 0
             ok = {0, 3, 4} if argv[0] == "gate" else {0}
-            assert done.returncode in ok, f"{argv}: exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+            tail = f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+            assert done.returncode in ok, f"{argv}: exit {done.returncode}\n{tail}"
             assert "Traceback" not in done.stderr, f"{argv}\n{done.stderr[-3000:]}"
             ran.append(argv[0])
-        assert {"golden", "run", "import-outputs", "score", "calibrate", "gate", "report", "monitor", "demo"} <= set(ran)
+        expected = {"golden", "run", "import-outputs", "score", "calibrate", "gate", "report", "monitor", "demo"}
+        assert expected <= set(ran)
         assert (project / "gate.md").read_text(encoding="utf-8").startswith("## evaltools gate")
         for html in ("eval.html", "monitoring.html", "index.html"):
             assert (project / "reports" / html).stat().st_size > 10_000, html

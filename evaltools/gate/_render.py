@@ -208,7 +208,7 @@ def gate_html(result: GateResult) -> str:
 def gate_text(result: GateResult, *, width: int = 100) -> str:
     """A plain-text summary for a terminal: verdict, one aligned row per dimension, the reasons.
 
-    No Markdown (no ``|`` tables, no ``\\_`` escapes): what ``evaltools gate`` prints.
+    No Markdown (no ``|`` tables, no backslash escapes): what ``evaltools gate`` prints.
 
     Args:
         result: the gate result.
@@ -246,9 +246,8 @@ def gate_text(result: GateResult, *, width: int = 100) -> str:
     right = {3, 4, 6, 7}
 
     def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(
-            str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
+        pairs = enumerate(zip(cells, widths, strict=True))
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in pairs).rstrip()
 
     table = [line(header), "  ".join("-" * w for w in widths), *(line(row) for row in rows)]
     why = ["", "why:"]

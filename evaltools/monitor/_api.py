@@ -298,7 +298,7 @@ def add_monitor_parser(subparsers: Any) -> argparse.ArgumentParser:
     """
     p = subparsers.add_parser(
         "monitor",
-        help="Monitor production logs: per-window metrics and alerts on rolling baselines.",
+        help="monitor production logs: per-window metrics and alerts on rolling baselines",
         description="Aggregate production logs per window (DuckDB), detect anomalies against rolling seasonal "
         "baselines, and write the monitoring report.",
     )

@@ -696,15 +696,19 @@ def ensure_scored(golden: Any, runs: Sequence[str | Path], *, progress: bool = T
     todo = [Path(r) for r in runs if not (Path(r) / SCORES_FILE).exists()]
     if not todo:
         return []
+    import warnings
+
     gs = golden if not isinstance(golden, str | Path) else load_golden(golden)
-    for run in todo:
-        dims, judge = judge_for_scoring(dimensions_from_card(gs), runs_dir=run.parent)
-        print(f"scoring {run} (it has no {SCORES_FILE} yet)")
-        try:
-            score_run(run, gs, dims, judge_client=judge, progress=progress)
-        finally:
-            if judge is not None:
-                judge.client.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("once")  # a warning about the card's judge is said once, not once per run
+        for run in todo:
+            dims, judge = judge_for_scoring(dimensions_from_card(gs), runs_dir=run.parent)
+            print(f"scoring {run} (it has no {SCORES_FILE} yet)")
+            try:
+                score_run(run, gs, dims, judge_client=judge, progress=progress)
+            finally:
+                if judge is not None:
+                    judge.client.close()
     return todo
 
 
