@@ -342,10 +342,13 @@ def _filter_in_the_explorer(lab: Lab) -> None:
     lab.wait(lambda: f"{total} matching" not in _explorer_status(lab), 30, "filtering changed nothing")
     narrowed = int(re.search(r"(\d+) matching", _explorer_status(lab)).group(1))  # type: ignore[union-attr]
     assert 0 < narrowed < total
-    headers = lab.js(
-        "return [...arguments[0].querySelectorAll('.et-item')].map(e => e.firstElementChild.innerText);", panel
-    )
-    assert headers and all("adversarial" in h for h in headers), headers
+    def headers() -> list[str]:
+        return list(lab.js(
+            "return [...arguments[0].querySelectorAll('.et-item')].map(e => e.firstElementChild.innerText);", panel
+        ))  # fmt: skip
+
+    # the count and the items are two widgets, synced one after the other
+    lab.wait(lambda: headers() and all("adversarial" in h for h in headers()), 30, f"not all adversarial: {headers()}")
     lab.shot("explorer-filtered")
 
 
