@@ -97,7 +97,9 @@ def test_readme_score_command_replays_the_recorded_judge(tmp_path, capsys, monke
     assert "replaying the verdicts recorded in runs/llm_cache.sqlite" in captured.err
     rows = [json.loads(line) for line in (run / "scores.jsonl").read_text().splitlines()]
     judged = [r for r in rows if r["dimension"] == "helpfulness"]
-    assert len(judged) == 72 and sum(r["value"] is not None for r in judged) >= 60  # replayed, not skipped
+    # every verdict came from the cache (none is a cache miss); the 135M judge's own replies decide the rest
+    assert len(judged) == 72 and not [r for r in judged if r["unscored_reason"] == "judge_call_failed"]
+    assert sum(r["value"] is not None for r in judged) == 22  # as in the demo: most replies are off the 1-5 scale
 
 
 @pytest.mark.slow
