@@ -98,8 +98,19 @@ def iter_jsonl(
         raise error("The file has no records. Add at least one JSON object per line.", path=path)
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` so readers see the old file or the new one, never a part.
+
+    The file gets the permissions of any newly created file (``0666`` less
+    the umask, usually ``0644``), not the ``0600`` of a private temporary file:
+    reports and tables are meant to be shared.
 
     Args:
         path: destination file; its folder is created when missing.
@@ -109,6 +120,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

@@ -10,22 +10,28 @@ Each annotator has their own file, so several people can label the same
 items, which gives the human-human agreement :func:`evaltools.calibrate`
 reports as the ceiling.
 
-**Keyboard.** ipywidgets has no key events, so by default the UI has a small
-text box: click it once, then type ``1``-``9`` (or ``0``) to label the
-active dimension, ``p``/``f`` for pass/fail, ``n`` for next item, ``b`` for
-back. Every keystroke is read as it is typed (``continuous_update=True``)
-and the box is cleared. When the optional ``ipyevents`` package is installed
-the same keys also work anywhere over the widget, without the text box
-focus. The active dimension (highlighted) starts at the first one not yet
-labelled on the item and moves to the next unlabelled one after each label;
-once the item is complete the UI moves to the next item.
+**Keyboard.** Type ``1``-``9`` (or ``0``) to label the active dimension,
+``p``/``f`` for pass/fail, ``n`` for next item, ``b`` for back. The keys
+work with the mouse anywhere over the widget (``ipyevents``), and in the
+small text box (every keystroke is read as it is typed and the box
+cleared). Inside the widget those keys never reach JupyterLab: its
+notebook shortcuts (``b`` inserts a cell, ``d d`` deletes one...) are
+suppressed there (``data-lm-suppress-shortcuts`` and the key event's
+default action prevented). The active dimension (highlighted) starts at the
+first one not yet labelled on the item and moves to the next unlabelled one
+after each label; once the item is complete the UI moves to the next item.
+
+**Only what a dimension scores.** ``applies_to`` (dimension -> item ids, as
+:func:`scorable_items` reads it from the card) limits each dimension to the
+items it scores: a judge dimension that only scores prose answers is never
+offered a triage ticket, and an item no dimension scores is not shown.
 """
 
 from __future__ import annotations
 
 import html
 import importlib.util
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +40,49 @@ import pandas as pd
 from evaltools.errors import InputError
 from evaltools.labels import _check_annotator, append_label, load_labels
 
-__all__ = ["Annotator"]
+__all__ = ["Annotator", "scorable_items"]
 
 _NAV = {"n": "next", "b": "back"}
 _PASS_FAIL = {"p": 1.0, "f": 0.0}
-_PRE_STYLE = "white-space:pre-wrap;border:1px solid #ccc;padding:6px"
+_PRE_STYLE = (
+    "white-space:pre-wrap;border:1px solid var(--jp-border-color2, #ccc);padding:6px;"
+    "color:var(--jp-content-font-color1, inherit);background:var(--jp-layout-color1, transparent)"
+)
+
+
+def scorable_items(golden: Any, dimensions: Collection[str] | None = None) -> dict[str, list[str]]:
+    """The items each of a golden set's card dimensions scores (its ``applies_to``).
+
+    Args:
+        golden: a :class:`~evaltools.golden.GoldenSet`.
+        dimensions: names of card dimensions (default: the judge dimensions,
+            the ones human labels calibrate).
+
+    Returns:
+        dimension -> item ids, in golden-set order.
+
+    Raises:
+        InputError: a name is not a dimension of the card.
+    """
+    from evaltools.scorers import dimensions_from_card
+
+    dims = {d.name: d for d in dimensions_from_card(golden)}
+    names = list(dimensions) if dimensions is not None else [n for n, d in dims.items() if d.scorer == "judge"]
+    unknown = [n for n in names if n not in dims]
+    if unknown:
+        raise InputError(f"{unknown} are not dimensions of the card of {golden.name!r}; it has {list(dims)}.")
+    calib = golden.calibration_ids
+    return {n: [it["id"] for it in golden.items if dims[n].applies(it, calibration_ids=calib)] for n in names}
+
+
+
+def _keyzone(body: str) -> str:
+    # A focusable block that JupyterLab's shortcut matcher stops at: clicking the
+    # item text and pressing 'b' never inserts a cell (lumino checks the attribute).
+    return (
+        '<div class="et-annotator" tabindex="-1" data-lm-suppress-shortcuts="true" '
+        'style="outline:none;color:var(--jp-content-font-color1, inherit)">' + body + "</div>"
+    )
 
 
 def _text(value: object) -> str:
@@ -69,10 +113,13 @@ class Annotator:
         item_ids: restrict to these items, in this order (e.g. a
             :func:`~evaltools.labels.calibration_subset`).
         auto_advance: move to the next item once every dimension is labelled.
+        applies_to: dimension -> the item ids it scores (:func:`scorable_items`);
+            a dimension missing here applies to every item. Items no
+            dimension applies to are left out.
 
     Raises:
-        InputError: a required column is missing, dimensions are empty, or
-            ``item_ids`` names unknown items.
+        InputError: a required column is missing, dimensions are empty,
+            ``item_ids`` names unknown items, or no item is left to label.
 
     Examples:
         >>> import tempfile
@@ -95,6 +142,7 @@ class Annotator:
         run_id: str | None = None,
         item_ids: Sequence[str] | None = None,
         auto_advance: bool = True,
+        applies_to: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         id_col = "item_id" if "item_id" in items.columns else "id"
         if outputs is not None:
@@ -120,6 +168,15 @@ class Annotator:
             if unknown:
                 raise InputError(f"item_ids names items that are not in items: {unknown[:5]}.")
             frame = frame.loc[[str(i) for i in item_ids]]
+        self._applies = {d: {str(i) for i in ids} for d, ids in (applies_to or {}).items() if d in dimensions}
+        if self._applies:
+            keep = [any(d not in self._applies or i in self._applies[d] for d in dimensions) for i in frame.index]
+            frame = frame[keep]
+            if frame.empty:
+                raise InputError(
+                    f"None of the items is scored by the dimensions {list(dimensions)} (applies_to); "
+                    "nothing to label."
+                )
         self.items = frame.reset_index(drop=True)
         self.labels_dir = Path(labels_dir)
         self.annotator = _check_annotator(annotator)
@@ -149,8 +206,15 @@ class Annotator:
         row = self.items.iloc[i]
         return (str(row["_id"]), self._run_of(row), dimension)
 
+    def applies(self, i: int, dimension: str) -> bool:
+        """Whether ``dimension`` scores the item at position ``i`` (see ``applies_to``)."""
+        return dimension not in self._applies or str(self.items.iloc[i]["_id"]) in self._applies[dimension]
+
+    def _dims(self, i: int) -> list[str]:
+        return [d for d in self.dimensions if self.applies(i, d)]
+
     def _done(self, i: int) -> bool:
-        return all(self._key(i, d) in self._labels for d in self.dimensions)
+        return all(self._key(i, d) in self._labels for d in self._dims(i))
 
     def _first_incomplete(self) -> int:
         for i in range(len(self.items)):
@@ -180,7 +244,7 @@ class Annotator:
         """The dimension a digit key labels (None past the last item)."""
         if self.position >= len(self.items):
             return None
-        return list(self.dimensions)[self._cursor]
+        return self._dims(self.position)[self._cursor]
 
     def _enter(self, position: int) -> None:
         # On arriving at an item the cursor is on its first unlabelled
@@ -188,7 +252,7 @@ class Annotator:
         self.position = max(0, min(position, len(self.items)))
         self._cursor = 0
         if self.position < len(self.items):
-            for i, d in enumerate(self.dimensions):
+            for i, d in enumerate(self._dims(self.position)):
                 if self._key(self.position, d) not in self._labels:
                     self._cursor = i
                     break
@@ -219,6 +283,8 @@ class Annotator:
             )
         if self.position >= len(self.items):
             raise InputError("Every item has been shown; press 'b' to go back to one.")
+        if not self.applies(self.position, dimension):
+            raise InputError(f"Dimension {dimension!r} does not score item {self.items.iloc[self.position]['_id']!r}.")
         item_id, run_id, _ = self._key(self.position, dimension)
         was_complete = self._done(self.position)
         append_label(
@@ -231,7 +297,7 @@ class Annotator:
         )
         self._labels[(item_id, run_id, dimension)] = float(value)
         self.status = f"saved {dimension} = {value:g} for {item_id}"
-        names = list(self.dimensions)
+        names = self._dims(self.position)
         index = names.index(dimension)
         # Move on when this label completed the item, or when it fixed the last
         # dimension of an already complete item (so fixes can be typed in order).
@@ -289,7 +355,7 @@ class Annotator:
         done, total = self.progress
         if item is None:
             who = html.escape(self.annotator)
-            return f"<p><b>Done:</b> {done} of {total} items fully labelled by {who}.</p>"
+            return _keyzone(f"<p><b>Done:</b> {done} of {total} items fully labelled by {who}.</p>")
         head = (
             f"<p><b>Item {self.position + 1} of {total}</b> &middot; id {html.escape(str(item['_id']))}"
             + (f" &middot; {html.escape(str(item['stratum']))}" if isinstance(item.get("stratum"), str) else "")
@@ -300,7 +366,7 @@ class Annotator:
             if col in item:
                 body = html.escape(_text(item[col]))
                 blocks.append(f"<div><b>{title}</b><pre style='{_PRE_STYLE}'>{body}</pre></div>")
-        return head + "".join(blocks)
+        return _keyzone(head + "".join(blocks))
 
     @property
     def widget(self) -> Any:
@@ -340,11 +406,19 @@ class Annotator:
         if importlib.util.find_spec("ipyevents") is not None:
             from ipyevents import Event
 
-            self._events = Event(source=self._widget, watched_events=["keydown"])
-            self._events.on_dom_event(
-                lambda ev: self.press(str(ev.get("key", ""))[:1]) if len(str(ev.get("key", ""))) == 1 else None
-            )
+            # Keys over the widget label items; preventing their default action also
+            # keeps them from JupyterLab's command-mode shortcuts (lumino skips such events).
+            self._events = Event(
+                source=self._widget, watched_events=["keydown"], prevent_default_action=True,
+                ignore_modifier_key_events=True,
+            )  # fmt: skip
+            self._events.on_dom_event(self._on_dom_key)
         self._refresh()
+
+    def _on_dom_key(self, event: Mapping[str, Any]) -> None:
+        key = str(event.get("key", ""))
+        if len(key) == 1 and not (event.get("ctrlKey") or event.get("metaKey") or event.get("altKey")):
+            self.press(key)
 
     def _on_button(self, dimension: str) -> Any:
         def handler(change: Mapping[str, Any]) -> None:
@@ -372,8 +446,9 @@ class Annotator:
             self._html.value = self.item_html()
             active = self.active_dimension
             for d, tb in self._buttons.items():
-                tb.value = self.label_of(d)
-                tb.disabled = self.current_item is None
+                scored = self.current_item is not None and self.applies(self.position, d)
+                tb.value = self.label_of(d) if scored else None
+                tb.disabled = not scored
                 tb.button_style = "info" if d == active else ""
             self._status.value = self.status
         finally:

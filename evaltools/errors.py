@@ -87,6 +87,25 @@ class ConfigError(InputError):
     """A setting, parameter or name is invalid (unknown scorer, bad threshold...)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a command after it had kept some finished work.
+
+    A :class:`KeyboardInterrupt` (so ``except KeyboardInterrupt`` still
+    catches it) that says how much finished work was kept on disk; the
+    command line prints ``interrupted: N items kept, rerun the same command
+    to resume`` instead of a traceback.
+
+    Args:
+        kept: finished items kept (written or cached) before the interruption.
+        where: what holds them, e.g. ``runs/x/outputs.jsonl``.
+    """
+
+    def __init__(self, kept: int, where: str = "") -> None:
+        self.kept = kept
+        self.where = where
+        super().__init__(f"interrupted: {kept} items kept")
+
+
 class MissingDependencyError(EvaltoolsError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
 

@@ -28,7 +28,19 @@ from .report_display import _PRE, esc, format_value
 ANY = "(any)"
 """Dropdown value meaning "no filter"."""
 
-_VERDICT_COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "unscored": "#777777"}
+# JupyterLab's theme variables (with light-theme fallbacks outside JupyterLab), so the
+# explorer reads the same in the light and the dark theme.
+_VERDICT_COLORS = {
+    "pass": "var(--jp-success-color1, #1a7f37)",
+    "fail": "var(--jp-error-color1, #cf222e)",
+    "unscored": "var(--jp-ui-font-color2, #777777)",
+}
+_TEXT = "color:var(--jp-content-font-color1, #1f2328)"
+_MUTED = "var(--jp-content-font-color2, #57606a)"
+_BORDER = "var(--jp-border-color2, #dddddd)"
+_PANEL = "var(--jp-layout-color2, #fafafa)"
+_HEADING = "var(--jp-brand-color1, #4C72B0)"
+_DETAIL = "var(--jp-warn-color1, #7a2a2a)"
 
 
 class ItemExplorer:
@@ -62,8 +74,18 @@ class ItemExplorer:
             "dimension": list(dict.fromkeys(data.scores["dimension"])),
             "verdict": list(VERDICTS),
         }
+        # Wide enough for the longest option (run ids run long): a dropdown never cuts its value off.
         self.controls: dict[str, Any] = {
-            name: w.Dropdown(options=[ANY, *values], value=ANY, description=name, layout=w.Layout(width="220px"))
+            name: w.Dropdown(
+                options=[ANY, *values],
+                value=ANY,
+                description=name,
+                style={"description_width": "initial"},
+                layout=w.Layout(
+                    width=f"{max(14, *(len(str(v)) + 6 for v in [ANY, *values])) + len(name)}ch",
+                    margin="2px 12px 2px 0",
+                ),
+            )
             for name, values in options.items()
         }
         self.page = w.BoundedIntText(value=1, min=1, max=1, description="page", layout=w.Layout(width="140px"))
@@ -72,7 +94,8 @@ class ItemExplorer:
         for control in self.controls.values():
             control.observe(self._on_filter, names="value")
         self.page.observe(lambda _change: self.refresh(), names="value")
-        self.widget = w.VBox([w.HBox(list(self.controls.values())), w.HBox([self.page, self.status]), self.view])
+        bar = w.HBox(list(self.controls.values()), layout=w.Layout(flex_flow="row wrap"))
+        self.widget = w.VBox([bar, w.HBox([self.page, self.status]), self.view])
         self.refresh()
 
     def filters(self) -> dict[str, str | None]:
@@ -114,7 +137,7 @@ class ItemExplorer:
             Escaped HTML.
         """
         if not item_ids:
-            return '<p class="et-empty">No item matches these filters.</p>'
+            return f'<p class="et-empty" style="{_TEXT}">No item matches these filters.</p>'
         filters = self.filters()
         runs = [filters["run"]] if filters["run"] else self.data.run_ids
         rows = self.table[self.table["item_id"].isin(item_ids)]
@@ -132,10 +155,10 @@ class ItemExplorer:
                 err = outputs["error"].get(key) if key in outputs.index else None
                 scores = rows[(rows["run_id"] == run) & (rows["item_id"] == item_id)]
                 badges = "".join(
-                    f'<div style="font-size:0.85em"><b style="color:{_VERDICT_COLORS.get(r.verdict, "#333")}">'
+                    f'<div style="font-size:0.85em"><b style="color:{_VERDICT_COLORS.get(r.verdict, _MUTED)}">'
                     f"{esc(r.verdict)}</b> {esc(r.dimension)} = {format_value(r.value)}"
                     + (f" &middot; {esc(r.failure)}" if isinstance(r.failure, str) else "")
-                    + (f' <span style="{_PRE};color:#7a2a2a">{format_value(r.detail, max_chars=300)}</span>'
+                    + (f' <span style="{_PRE};color:{_DETAIL}">{format_value(r.detail, max_chars=300)}</span>'
                        if isinstance(r.detail, str) else "")
                     + "</div>"
                     for r in scores.itertuples()
@@ -143,14 +166,15 @@ class ItemExplorer:
                 text = out if isinstance(out, str) else f"(no output{': ' + str(err) if isinstance(err, str) else ''})"
                 blocks.append((f"Output: {run}", text, badges))
             cols = "".join(
-                f'<div><div style="font-weight:600;color:#4C72B0">{esc(label)}</div>'
-                f'<pre style="{_PRE};background:#fafafa;border:1px solid #eee;padding:6px;max-height:300px;'
-                f'overflow:auto">{esc(text)}</pre>{extra}</div>'
+                f'<div><div style="font-weight:600;color:{_HEADING}">{esc(label)}</div>'
+                f'<pre style="{_PRE};{_TEXT};background:{_PANEL};border:1px solid {_BORDER};padding:6px;'
+                f'max-height:300px;overflow:auto">{esc(text)}</pre>{extra}</div>'
                 for label, text, extra in blocks
             )
             tags = ", ".join(item.get("tags") or [])
             cards.append(
-                '<div style="border:1px solid #ddd;border-radius:6px;padding:8px;margin:8px 0">'
+                f'<div class="et-item" style="{_TEXT};border:1px solid {_BORDER};border-radius:6px;padding:8px;'
+                'margin:8px 0">'
                 f"<div><b>{esc(item_id)}</b> &middot; {esc(item['stratum'])} &middot; {esc(tags)}</div>"
                 f'<div style="display:grid;grid-template-columns:repeat({len(blocks)},minmax(0,1fr));gap:8px;'
                 f'margin-top:6px">{cols}</div></div>'
@@ -169,6 +193,7 @@ def explore(
     runs: str | Path | Sequence[str | Path] | None = None,
     *,
     page_size: int = 10,
+    progress: bool = True,
 ) -> ItemExplorer:
     """Open the item explorer on a golden set and its scored runs.
 
@@ -177,6 +202,7 @@ def explore(
             (then ``runs`` is ignored).
         runs: run folders scored against the golden set.
         page_size: items per page.
+        progress: show a progress bar while loading.
 
     Returns:
         An :class:`ItemExplorer`; display it (last expression of a cell).
@@ -186,5 +212,17 @@ def explore(
         RunError: a run folder is missing or unscored.
         VersionMismatchError: a run was made against another version of the set.
     """
-    data = golden if isinstance(golden, ReportData) else load_report_data(golden, runs)
-    return ItemExplorer(data, page_size=page_size)
+    from tqdm.auto import tqdm
+
+    steps = 1 if isinstance(golden, ReportData) else 2
+    with tqdm(total=steps, desc="opening the explorer", unit="step", leave=False, disable=not progress) as bar:
+        if isinstance(golden, ReportData):
+            data = golden
+        else:
+            bar.set_postfix_str("reading the golden set, outputs and scores")
+            data = load_report_data(golden, runs)
+            bar.update()
+        bar.set_postfix_str(f"tabulating {len(data.scores)} scores")
+        explorer = ItemExplorer(data, page_size=page_size)
+        bar.update()
+    return explorer

@@ -604,7 +604,26 @@ def run_command(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in ("model", "temperature", "max_tokens", "seed")}
     variant = replace(variant, **{k: v for k, v in overrides.items() if v is not None})
     cache: str | bool = False if args.no_cache else (args.cache or True)
-    run = generate(
+    run_dir = Path(args.runs_dir) / (args.run_id or default_run_id(variant, gs))
+    try:
+        run = _generate_for_cli(args, variant, gs, cache)
+    except KeyboardInterrupt:
+        from .errors import Interrupted
+
+        kept = len(load_run(run_dir).outputs) if (run_dir / "manifest.json").exists() else 0
+        raise Interrupted(kept, str(run_dir / "outputs.jsonl")) from None
+    summary = run.summary
+    print(summary)
+    print(f"{session_line(run.session or {})}; run folder: {run.path}")
+    if summary.n_errors:
+        first = run.outputs.loc[run.outputs["error"].notna(), "error"].iloc[0]
+        print(f"{summary.n_errors} items failed (first: {first}). Rerun the command to retry them.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _generate_for_cli(args: argparse.Namespace, variant: Variant, gs: GoldenSet, cache: str | bool) -> Run:
+    return generate(
         variant,
         gs,
         base_url=args.base_url,
@@ -620,14 +639,6 @@ def run_command(args: argparse.Namespace) -> int:
         max_retries=args.max_retries,
         item_timeout_s=args.item_timeout,
     )
-    summary = run.summary
-    print(summary)
-    print(f"{session_line(run.session or {})}; run folder: {run.path}")
-    if summary.n_errors:
-        first = run.outputs.loc[run.outputs["error"].notna(), "error"].iloc[0]
-        print(f"{summary.n_errors} items failed (first: {first}). Rerun the command to retry them.", file=sys.stderr)
-        return 1
-    return 0
 
 
 def session_line(session: dict[str, Any]) -> str:

@@ -307,6 +307,7 @@ def render_report(
     title: str | None = None,
     cwd: str | Path | None = None,
     index: bool = True,
+    progress: bool = False,
 ) -> RenderedReport:
     """Execute a report notebook with papermill and export it to self-contained HTML.
 
@@ -321,6 +322,7 @@ def render_report(
         title: the report title (default from :data:`TITLES`).
         cwd: working directory of the kernel (default: the current one).
         index: rewrite ``index.html`` in the output folder.
+        progress: show a progress bar over the notebook's cells (papermill's tqdm).
 
     Returns:
         A :class:`RenderedReport`.
@@ -357,7 +359,7 @@ def render_report(
     started = time.perf_counter()
     try:
         nb = pm.execute_notebook(
-            str(nb_path), str(executed), parameters=values, kernel_name=KERNEL_NAME, progress_bar=False,
+            str(nb_path), str(executed), parameters=values, kernel_name=KERNEL_NAME, progress_bar=progress,
             log_output=False, execution_timeout=None if timeout is None else int(max(1, round(timeout))),
             start_timeout=120, cwd=None if cwd is None else str(cwd),
             kernel_manager_class=_kernel_manager_class(),

@@ -86,10 +86,11 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="a notebook parameter; repeat a key for a list "
                         "(--param runs=runs/a --param runs=runs/b)")  # fmt: skip
     p.add_argument("--out", "-o", help="the HTML file (default reports/NAME.html)")
-    p.add_argument("--timeout", type=float, default=600, help="seconds each cell may run (default 600)")
+    p.add_argument("--timeout", type=float, default=600, help="seconds each cell may run")
     p.add_argument("--title", help="report title")
     p.add_argument("--no-keep-executed", action="store_true", help="delete the executed notebook on success")
     p.add_argument("--list-params", action="store_true", help="print the notebook's parameters and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar over the notebook's cells")
     p.set_defaults(handler=report_command)
     parser: argparse.ArgumentParser = p
     return parser
@@ -114,7 +115,8 @@ def report_command(args: argparse.Namespace) -> int:
         return 0
     params = parse_param(args.param, declared)
     done = render_report(args.name, params, args.out, keep_executed=not args.no_keep_executed,
-                         timeout=args.timeout, title=args.title)  # fmt: skip
+                         timeout=args.timeout, title=args.title,
+                         progress=not getattr(args, "no_progress", False))  # fmt: skip
     print(done)
     print(f"index: {done.path.parent / INDEX_FILE}")
     return 0

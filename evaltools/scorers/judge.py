@@ -655,7 +655,13 @@ def _judge_batch(items: Sequence[Mapping[str, Any]], outputs: Sequence[str | Non
         evaluated_model=variant.get("model"),
         **params,
     )
-    return [judge(out, item.get("ideal"), query=item["query"]) for item, out in zip(items, outputs, strict=True)]
+    tick = getattr(ctx, "on_item", None)
+    scores = []
+    for item, out in zip(items, outputs, strict=True):
+        scores.append(judge(out, item.get("ideal"), query=item["query"]))
+        if tick is not None:
+            tick(1)
+    return scores
 
 
 def _register() -> None:
