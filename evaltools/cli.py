@@ -36,7 +36,7 @@ _PLUGINS: list[tuple[str, str, str, str]] = [
     ("calibrate", "evaltools.calibration", "add_calibrate_parser",
      "agreement of the judge with human labels, and whether each judge dimension can gate"),
     ("monitor", "evaltools.monitor", "add_monitor_parser",
-     "Monitor production logs: per-window metrics and alerts on rolling baselines."),
+     "monitor production logs: per-window metrics and alerts on rolling baselines"),
     ("report", "evaltools.report", "add_report_parser",
      "render a report notebook (eval, comparison, calibration, monitoring) to self-contained HTML"),
 ]  # fmt: skip
@@ -183,42 +183,9 @@ def _cmd_golden_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from .golden import load_golden
-    from .scorers import dimensions_from_card, score_run, summarize_scores
+    from .scorers._run import score_command
 
-    gs = load_golden(args.golden)
-    dims = dimensions_from_card(gs)
-    judge = None
-    if args.skip_judge:
-        dims = [d for d in dims if d.scorer != "judge"]
-    elif any(d.scorer == "judge" for d in dims):
-        if not (args.judge_base_url or args.judge_offline):
-            print(
-                "error: the card has judge dimensions: pass --judge-base-url (with --judge-model), "
-                "--judge-cache PATH --judge-offline to replay recorded verdicts, or --skip-judge.",
-                file=sys.stderr,
-            )
-            return 1
-        from .llm import LLMCompleter
-
-        model = args.judge_model or next(
-            (d.params.get("judge_model") for d in dims if d.scorer == "judge" and d.params.get("judge_model")), None
-        )
-        judge = LLMCompleter(
-            model or "judge",
-            base_url=args.judge_base_url or "http://127.0.0.1:9/v1",
-            cache=args.judge_cache,
-            offline=args.judge_offline,
-            api_key_env=args.judge_api_key_env,
-            temperature=0.0,
-            max_tokens=args.judge_max_tokens,
-            seed=0,
-        )
-    for run in args.runs:
-        table = score_run(run, gs, dims, judge_client=judge)
-        print(f"Scored {run}: {len(table)} rows -> {Path(run) / 'scores.jsonl'}")
-        print(summarize_scores(table).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    return 0
+    return score_command(args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -131,6 +131,7 @@ def _options(parser):
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, child in action.choices.items():
+                child = child.real_parser() if hasattr(child, "real_parser") else child  # deferred subcommands
                 yield from ((f"{name} {path}".strip(), a) for path, a in _options(child))
         elif action.option_strings and action.dest != "help":
             yield "", action

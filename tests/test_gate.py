@@ -600,7 +600,7 @@ def test_fifty_missing_outputs_of_250_block_on_coverage() -> None:
     assert "50 of 250 items (20%) are unscored (no_output 50)" in dim.message
     # its own row in every view
     md_text = result.to_markdown()
-    assert "| ❌ | coverage | yes (check) | items scored | 250 |" in md_text
+    assert "| coverage | ❌ BLOCK | yes (check) | items scored | 250 |" in md_text  # verdict second
     assert "coverage loss shown: 50 of 250 items" in md_text
     cases = ET.fromstring(result.to_junit_xml()).find("testsuite").findall("testcase")
     assert cases[-1].get("name") == "coverage" and cases[-1].find("failure").get("type") == "coverage_loss"
