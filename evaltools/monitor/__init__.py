@@ -2,7 +2,7 @@
 
 The pipeline is four plain functions, each usable on its own::
 
-    logs = load_logs("logs/")                      # JSONL / CSV / Parquet, lazy (DuckDB via Ibis)
+    logs = load_logs("logs/")                      # JSONL / CSV / Parquet, lazy (DuckDB or Spark, via Ibis)
     windows = compute_windows(logs, window="hour")  # aggregated in the database
     detection = detect_anomalies(windows)           # rolling baselines, robust statistics
     detection.to_frame()                            # one row per alert, with an explanation
@@ -26,7 +26,8 @@ from evaltools.monitor._sampling import (
     select_for_judging,
 )
 from evaltools.monitor._stats import psi
-from evaltools.monitor._windows import WindowMetrics, compute_windows, order_statistic_ranks
+from evaltools.monitor._readers import spark_session
+from evaltools.monitor._windows import WindowMetrics, compute_windows, load_windows, order_statistic_ranks
 
 __all__ = [
     "DETECTORS",
@@ -52,6 +53,7 @@ __all__ = [
     "judge_sample",
     "rubric_judge_fn",
     "load_logs",
+    "load_windows",
     "monitor",
     "order_statistic_ranks",
     "psi",
@@ -59,4 +61,5 @@ __all__ = [
     "sampling_unit",
     "score_detection",
     "select_for_judging",
+    "spark_session",
 ]
