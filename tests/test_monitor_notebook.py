@@ -50,7 +50,7 @@ def test_notebook_renders(tmp_path, source):
         if source == "saved":  # the aggregation `evaltools monitor` saves: the logs are not read again
             from evaltools.monitor import monitor
 
-            params["windows_path"] = str(monitor(str(logs)).windows.save(tmp_path / "windows"))
+            params["result_path"] = str(monitor(str(logs)).save_result(tmp_path / "result"))
             logs.unlink()
     out = tmp_path / "monitoring.html"
     rendered = render_report("monitoring", params, out, index=False)

@@ -13,7 +13,14 @@ traffic lives here too: :func:`select_for_judging`, :func:`judge_sample` and
 """
 
 from evaltools.monitor._alerts import DETECTORS, METRICS, Alert, Detection, DetectionConfig
-from evaltools.monitor._api import MonitorResult, add_monitor_parser, alert_episodes, monitor, run_monitor_command
+from evaltools.monitor._api import (
+    MonitorResult,
+    add_monitor_parser,
+    alert_episodes,
+    load_result,
+    monitor,
+    run_monitor_command,
+)
 from evaltools.monitor._detectors import detect_anomalies, fixed_threshold_alerts
 from evaltools.monitor._evaluation import DetectionScore, compare_with_fixed_threshold, score_detection
 from evaltools.monitor._logs import DataQuality, LogColumns, LogData, LogError, load_logs
@@ -53,6 +60,7 @@ __all__ = [
     "judge_sample",
     "rubric_judge_fn",
     "load_logs",
+    "load_result",
     "load_windows",
     "monitor",
     "order_statistic_ranks",

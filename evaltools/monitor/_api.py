@@ -21,7 +21,7 @@ from evaltools.monitor._logs import DataQuality, LogData, load_logs
 from evaltools.monitor._readers import ENGINES, spark_session
 from evaltools.monitor._windows import WindowMetrics, compute_windows, load_windows
 
-__all__ = ["MonitorResult", "add_monitor_parser", "alert_episodes", "monitor", "run_monitor_command"]
+__all__ = ["MonitorResult", "add_monitor_parser", "alert_episodes", "load_result", "monitor", "run_monitor_command"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,29 @@ class MonitorResult:
         s = self.summary()[["metric", "detectors", "n_alerts", "first_alert", "last_alert"]]
         return head + str(s.to_html(index=False, escape=True, na_rep=""))
 
+    def save_result(self, directory: str | Path) -> Path:
+        """Write the whole result to a folder, for :func:`load_result` (the report renders from it).
+
+        The aggregation is written as Parquet and JSON (:meth:`WindowMetrics.save`); the detection
+        (alerts, per-window statistics, settings) as a pickle that only the same evaltools version
+        reads back.
+
+        Args:
+            directory: the folder (created if needed; its files are replaced).
+
+        Returns:
+            The folder.
+        """
+        import pickle
+
+        from evaltools import __version__
+
+        d = self.windows.save(directory)
+        state = {"version": __version__, "detection": self.detection, "params": dict(self.params),
+                 "sources": list(self.sources)}  # fmt: skip
+        (d / "detection.pkl").write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        return d
+
     def save(self, directory: str | Path, *, prefix: str = "monitoring") -> list[Path]:
         """Write the tables as CSV and the alerts and summary as JSON into ``directory``.
 
@@ -136,6 +159,40 @@ class MonitorResult:
         p.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
         out.append(p)
         return out
+
+
+def load_result(directory: str | Path) -> MonitorResult:
+    """Read a result written by :meth:`MonitorResult.save_result` (``evaltools monitor`` writes one beside its report).
+
+    Args:
+        directory: the folder.
+
+    Returns:
+        The :class:`MonitorResult`, without reading the logs again.
+
+    Raises:
+        InputError: when the folder holds no saved result, or one from another evaltools version.
+    """
+    import pickle
+
+    from evaltools import __version__
+    from evaltools.errors import InputError
+
+    d = Path(directory)
+    wm = load_windows(d)
+    try:
+        state = pickle.loads((d / "detection.pkl").read_bytes())  # written by save_result, same version only
+    except (OSError, pickle.UnpicklingError, AttributeError, ImportError) as exc:
+        raise InputError("No saved detection in this folder; write it with MonitorResult.save_result.",
+                         path=d / "detection.pkl") from exc  # fmt: skip
+    if state.get("version") != __version__:
+        raise InputError(
+            f"The result was saved by evaltools {state.get('version')}, this is {__version__}: rerun the monitoring.",
+            path=d / "detection.pkl",
+        )
+    empty = DataQuality(0, 0, pd.DataFrame(columns=["issue", "count", "handling", "example"]))
+    return MonitorResult(windows=wm, detection=state["detection"], quality=wm.quality or empty,
+                         sources=tuple(state["sources"]), params=state["params"])  # fmt: skip
 
 
 def alert_episodes(alerts: pd.DataFrame, *, window: Literal["hour", "day"], max_gap: int = 1) -> pd.DataFrame:
@@ -266,9 +323,8 @@ def monitor(
                 f"by={by!r}. Pass the same values, or recompute it from the logs."
             )
         wm = logs
-        quality = wm.quality if wm.quality is not None else DataQuality(0, 0, pd.DataFrame(columns=["issue", "count",
-                                                                                                   "handling", "example"]))
-        sources = wm.sources
+        empty = DataQuality(0, 0, pd.DataFrame(columns=["issue", "count", "handling", "example"]))
+        quality, sources = (wm.quality or empty), wm.sources
     else:
         data = logs if isinstance(logs, LogData) else load_logs(
             logs,
@@ -366,9 +422,9 @@ def run_monitor_command(args: argparse.Namespace) -> int:
 
     The per-window aggregation (the expensive part) runs once, on DuckDB or on Spark
     (``--engine spark``, a local session unless ``--spark-master`` names a cluster). It is
-    saved beside the report (``<stem>_data/``, see :meth:`WindowMetrics.save`) and the
-    monitoring notebook renders from it (its ``windows_path`` parameter) instead of reading
-    the logs again.
+    saved with the detection beside the report (``<stem>_data/``, see
+    :meth:`MonitorResult.save_result`) and the monitoring notebook renders from it (its
+    ``result_path`` parameter) instead of reading the logs and detecting again.
 
     Args:
         args: parsed arguments of the ``monitor`` subcommand.
@@ -400,10 +456,10 @@ def run_monitor_command(args: argparse.Namespace) -> int:
         f"{len(result.alerts)} alert(s) over {len(result.windows.frame)} {args.window} windows "
         f"({result.quality.n_rows_used:,} rows used of {result.quality.n_rows_read:,}; {engine})."
     )
-    data_dir = result.windows.save(out.with_name(f"{out.stem}_data"))
+    data_dir = result.save_result(out.with_name(f"{out.stem}_data"))
     params = {
         "logs_path": [str(x) for x in args.logs] if len(args.logs) > 1 else str(args.logs[0]),
-        "windows_path": str(data_dir.absolute()),
+        "result_path": str(data_dir.absolute()),
         "window": args.window, "by": args.by, "metrics": metrics, "sensitivity": args.sensitivity,
         "columns": columns, "latency_unit": args.latency_unit, "assume_timezone": args.assume_timezone,
         "on_bad_rows": args.on_bad_rows, "max_tokens": args.max_tokens, "min_requests": args.min_requests,

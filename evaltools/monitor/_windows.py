@@ -23,7 +23,7 @@ import pandas as pd
 from evaltools.errors import ConfigError, InputError
 from evaltools.monitor._logs import DataQuality, LogData
 from evaltools.monitor._readers import execute
-from evaltools.scorers.refusal import RefusalDetector, required_literals
+from evaltools.scorers.refusal import RefusalDetector
 
 __all__ = ["LENGTH_BINS_PER_E", "WindowMetrics", "compute_windows", "load_windows", "order_statistic_ranks"]
 
@@ -540,13 +540,9 @@ def load_windows(directory: str | Path) -> WindowMetrics:
 def refusal_expr(output: Any, detector: RefusalDetector, *, engine: str = "duckdb") -> Any:
     """The in-engine refusal flag of an Ibis string column: the same verdict as ``detector.is_refusal``.
 
-    The detector's pattern is a large multi-language alternation. A plain-substring test runs
-    first: the first ``max_chars`` characters are lower-cased once and searched for the
-    pattern's required literals (:func:`evaltools.scorers.refusal.required_literals`), one of
-    which every match contains; the full pattern then runs only on the rows that pass. That
-    changes no result (a row without any literal cannot match) and skips the expensive regex
-    on nearly every row. On Spark (Java regex) the pattern's ``(?i)`` becomes ``(?iu)``, Java's
-    Unicode case folding, which RE2 (DuckDB, BigQuery) applies by default.
+    The detector's pattern runs on the first ``max_chars`` characters (RE2 on DuckDB and BigQuery).
+    On Spark (Java regex) the pattern's ``(?i)`` becomes ``(?iu)``: Java folds case beyond ASCII
+    only with the ``u`` flag, which RE2 applies by default.
 
     Args:
         output: an Ibis string column (NULL gives NULL).
@@ -556,22 +552,10 @@ def refusal_expr(output: Any, detector: RefusalDetector, *, engine: str = "duckd
     Returns:
         An Ibis boolean column.
     """
-    import re
-
-    import ibis
-
-    head = output.substr(0, detector.max_chars)
     pattern = detector.pattern
     if engine == "pyspark" and pattern.startswith("(?i)"):
         pattern = "(?iu)" + pattern[len("(?i)") :]
-    full = head.re_search(pattern)
-    lits = required_literals(detector.pattern)
-    if not lits:
-        return full
-    # Keep the shortest literals: one inside another is implied by it.
-    kept = [x for x in lits if not any(y != x and y in x for y in lits)]
-    pre = head.lower().re_search("|".join(re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", x) for x in kept))
-    return ibis.ifelse(pre, full, ibis.ifelse(output.isnull(), ibis.null("boolean"), False))
+    return output.substr(0, detector.max_chars).re_search(pattern)
 
 
 def _order_statistic_ci(

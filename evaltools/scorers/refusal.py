@@ -28,7 +28,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 from evaltools.errors import ConfigError
 from evaltools.scorers._types import Score
@@ -42,7 +41,6 @@ __all__ = [
     "is_refusal",
     "refusal_pattern",
     "refusal_score",
-    "required_literals",
 ]
 
 DEFAULT_MAX_CHARS = 500
@@ -334,144 +332,6 @@ def refusal_pattern(languages: Iterable[str] | None = None, *, extra: Sequence[s
 @lru_cache(maxsize=32)
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
-
-
-# ----------------------------------------------------------------------------------------------
-# Required literals: a cheap necessary condition for a match, for engines to evaluate first.
-
-_LIT_CAP = 64  # largest finite set of strings tracked for one sub-pattern
-
-
-@lru_cache(maxsize=1)
-def _fold_unsafe() -> frozenset[str]:
-    """Lower-case characters ``c`` that a case-insensitive regex matches through some ``x`` with ``x.lower() != c``.
-
-    For example ``s``: under Unicode case folding ``(?i)s`` also matches the long s ``ſ``, whose lower case is
-    itself. A literal holding such a character could miss in ``lower(text)`` although the regex matches, so
-    required literals never contain one.
-    """
-    orbit: dict[str, set[str]] = {}
-    for i in range(0x110000):
-        if 0xD800 <= i <= 0xDFFF:
-            continue
-        x = chr(i)
-        f = x.casefold()
-        if f != x or x.lower() != x:
-            orbit.setdefault(f, set()).add(x)
-    unsafe = set()
-    for f, xs in orbit.items():
-        members = xs | ({f} if len(f) == 1 else set())
-        for c in members:
-            if c.lower() == c and any(x.lower() != c for x in members):
-                unsafe.add(c)
-    return frozenset(unsafe)
-
-
-def _best(cands: list[set[str]]) -> set[str] | None:
-    """The most selective candidate: longest shortest literal, then fewest literals."""
-    ok = [c for c in cands if c and "" not in c]
-    if not ok:
-        return None
-    return max(ok, key=lambda c: (min(map(len, c)), -len(c)))
-
-
-def _lit_info(items: Any, unsafe: frozenset[str]) -> tuple[set[str] | None, set[str] | None]:
-    """``(exact, must)`` of a parsed sequence: every string it matches (when few), and literals one of which occurs."""
-    from re import _constants as c  # type: ignore[attr-defined]
-
-    def item_info(op: Any, av: Any) -> tuple[set[str] | None, set[str] | None]:
-        if op is c.LITERAL:
-            ch = chr(av).lower()
-            return (None, None) if (len(ch) != 1 or ch in unsafe) else ({ch}, {ch})
-        if op is c.IN:
-            chars = set()
-            for sop, sav in av:
-                if sop is not c.LITERAL:
-                    return None, None
-                ch = chr(sav).lower()
-                if len(ch) != 1 or ch in unsafe:
-                    return None, None
-                chars.add(ch)
-            return (chars, chars) if 0 < len(chars) <= 8 else (None, None)
-        if op is c.AT:
-            return {""}, None
-        if op is c.SUBPATTERN:
-            return _lit_info(av[3], unsafe)
-        if op is c.BRANCH:
-            infos = [_lit_info(alt, unsafe) for alt in av[1]]
-            exact: set[str] | None = set()
-            for e, _m in infos:
-                exact = None if (e is None or exact is None) else exact | e
-            if exact is not None and len(exact) > _LIT_CAP:
-                exact = None
-            must: set[str] | None = set()
-            for e, m in infos:
-                best = _best([x for x in (e, m) if x is not None])
-                must = None if (best is None or must is None) else must | best
-            return exact, must
-        if op in (c.MAX_REPEAT, c.MIN_REPEAT):
-            lo, hi, body = av
-            e, m = _lit_info(body, unsafe)
-            if lo == 0 and hi == 1:
-                return (e | {""} if e is not None else None), None
-            if lo >= 1:
-                if e is not None and lo == hi and len(e) ** lo <= _LIT_CAP:
-                    out = {""}
-                    for _ in range(lo):
-                        out = {a + b for a in out for b in e}
-                    return out, out
-                return None, _best([x for x in (e, m) if x is not None])
-            return None, None
-        return None, None  # any other construct: no constraint known
-
-    cands: list[set[str]] = []
-    cur: set[str] | None = {""}
-    all_exact = True
-    for op, av in items:
-        e, m = item_info(op, av)
-        if e is not None and cur is not None and len(cur) * len(e) <= _LIT_CAP:
-            cur = {a + b for a in cur for b in e}
-            continue
-        all_exact = False
-        if cur is not None:
-            cands.append(cur)
-        if m is not None:
-            cands.append(m)
-        cur = e if e is not None and len(e) <= _LIT_CAP else {""}
-    if cur is not None:
-        cands.append(cur)
-    return (cur if all_exact else None), _best(cands)
-
-
-@lru_cache(maxsize=32)
-def required_literals(pattern: str) -> tuple[str, ...] | None:
-    """Lower-case literals of which every match of a case-insensitive ``pattern`` contains at least one.
-
-    ``lower(text)`` containing none of them proves the pattern does not match ``text``, so an engine
-    can test these plain substrings first and run the regex only on the few rows that pass, without
-    changing a single result. Characters whose case folding reaches beyond their upper and lower case
-    (such as ``s``, which ``(?i)`` also matches as the long s ``ſ``) are never part of a literal.
-
-    Args:
-        pattern: a regex starting with ``(?i)``, in the syntax rules of :func:`refusal_pattern`.
-
-    Returns:
-        The literals, sorted; None when the pattern is not case-insensitive or some alternative
-        has no required literal (then every row must run the regex).
-
-    Examples:
-        >>> required_literals("(?i)(?:i can['’]?t help|lo siento)")
-        ('can', 'iento')
-        >>> required_literals("(?i)(?:foo|[a-z]+)") is None
-        True
-    """
-    from re import _parser  # type: ignore[attr-defined]
-
-    parsed = _parser.parse(pattern)
-    if not parsed.state.flags & re.IGNORECASE:
-        return None
-    _exact, must = _lit_info(parsed.data, _fold_unsafe())
-    return tuple(sorted(must)) if must else None
 
 
 @dataclass(frozen=True, slots=True)
