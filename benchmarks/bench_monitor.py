@@ -100,7 +100,9 @@ def _generate(path: Path, rows: int, days: int, seed: int) -> None:
                 {
                     "timestamp": pa.array(ts, type=pa.timestamp("us", tz="UTC")),
                     "request_id": pa.array([f"r{lo + i}" for i in range(n)]),
-                    "model": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array(["assistant-v1"])),
+                    "model": pa.DictionaryArray.from_arrays(
+                        pa.array(np.zeros(n, np.int32)), pa.array(["assistant-v1"])
+                    ),
                     "segment": pa.DictionaryArray.from_arrays(
                         pa.array(rng.integers(0, 3, n).astype(np.int32)), pa.array(["billing", "account", "other"])
                     ),
@@ -244,8 +246,10 @@ def main() -> int:
               f"report {cli['html_mb']:.1f} MB")  # fmt: skip
         ok = ok and cli["s"] < TARGET_CLI_S
     if spark is not None:
-        print(f"Spark local (local[*]) monitor_logs: {spark['s']:.1f} s ({spark['s'] / m:.1f}x DuckDB) + session "
-              f"start {spark['session_s']:.1f} s; refusals {spark['refusals']:,.0f}, windows {spark['windows']:.0f}")
+        print(
+            f"Spark local (local[*]) monitor_logs: {spark['s']:.1f} s ({spark['s'] / m:.1f}x DuckDB) + session "
+            f"start {spark['session_s']:.1f} s; refusals {spark['refusals']:,.0f}, windows {spark['windows']:.0f}"
+        )
         ok = ok and spark["refusals"] == mon[0]["refusals"] and spark["windows"] == mon[0]["windows"]
     print(f"targets: {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1

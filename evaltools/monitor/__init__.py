@@ -24,6 +24,7 @@ from evaltools.monitor._api import (
 from evaltools.monitor._detectors import detect_anomalies, fixed_threshold_alerts
 from evaltools.monitor._evaluation import DetectionScore, compare_with_fixed_threshold, score_detection
 from evaltools.monitor._logs import DataQuality, LogColumns, LogData, LogError, load_logs
+from evaltools.monitor._readers import spark_session
 from evaltools.monitor._sampling import (
     PopulationEstimate,
     estimate_judged_mean,
@@ -33,7 +34,6 @@ from evaltools.monitor._sampling import (
     select_for_judging,
 )
 from evaltools.monitor._stats import psi
-from evaltools.monitor._readers import spark_session
 from evaltools.monitor._windows import WindowMetrics, compute_windows, load_windows, order_statistic_ranks
 
 __all__ = [

@@ -318,7 +318,9 @@ def load_logs(
             ) from exc
 
     if engine not in ENGINES:
-        raise ConfigError(f"The 'engine' parameter of load_logs must be one of {list(ENGINES)}. Got {engine!r} instead.")
+        raise ConfigError(
+            f"The 'engine' parameter of load_logs must be one of {list(ENGINES)}. Got {engine!r} instead."
+        )
     reader: _DuckDBReader | _SparkReader | None = None
     fmt_of: dict[str, str] = {}
     if isinstance(source, ibis.expr.types.Table):

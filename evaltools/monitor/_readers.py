@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from evaltools.errors import LogError
 
-
 # LogError lives in evaltools.errors with the other input errors; re-exported here.
 
 
@@ -520,8 +519,11 @@ class _SparkReader:
                 .option("multiLine", "true").option("escape", '"').schema(schema).csv(path)
             )  # fmt: skip
         if _CORRUPT in df.columns:
-            # Spark cannot query the corrupt-record column alone: count it beside a literal.
-            probe = df.select(F.col(_CORRUPT), F.lit(1).alias("one")).filter(F.col(_CORRUPT).isNotNull())
+            # Spark refuses queries that read the corrupt-record column alone: read another one beside it.
+            others = [c for c in df.columns if c != _CORRUPT]
+            if not others:
+                raise LogError(f"No line of this file could be read as {fmt.upper()}.", path=f)
+            probe = df.select(F.col(_CORRUPT), F.col(others[0])).filter(F.col(_CORRUPT).isNotNull())
             n_bad = probe.count()
             if n_bad:
                 local = "://" not in str(f)
@@ -534,6 +536,7 @@ class _SparkReader:
                         path=f,
                         line=bad[0] if bad else None,
                     )
+                # line numbers when the file is local; otherwise counted as line 0 (unknown)
                 self.skipped.extend((str(f), b) for b in bad) if bad else self.skipped.extend([(str(f), 0)] * n_bad)
             df = df.filter(F.col(_CORRUPT).isNull()).drop(_CORRUPT)
         for c in _STRING_COLUMNS:
@@ -604,7 +607,9 @@ class _SparkReader:
                 field=getattr(self.cols, name),
             )
         if self.cols.timestamp in (getattr(self.cols, c) for c in _STRING_COLUMNS):
-            raise LogError("The timestamp column cannot also be a text field.", path=files[0], field=self.cols.timestamp)
+            raise LogError(
+                "The timestamp column cannot also be a text field.", path=files[0], field=self.cols.timestamp
+            )
         df = self._ts(df, files[0])
         view = f"evaltools_logs_{next(_view_ids)}"
         df.createOrReplaceTempView(view)
