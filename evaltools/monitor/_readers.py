@@ -524,20 +524,21 @@ class _SparkReader:
             if not others:
                 raise LogError(f"No line of this file could be read as {fmt.upper()}.", path=f)
             probe = df.select(F.col(_CORRUPT), F.col(others[0])).filter(F.col(_CORRUPT).isNotNull())
-            n_bad = probe.count()
-            if n_bad:
+            if probe.limit(1).collect():  # collect reads both columns (a count would prune them)
                 local = "://" not in str(f)
                 bad = (_scan_json(f)[0] if fmt == "json" else _scan_csv(f)[0]) if local else []
                 if self.on_bad_rows == "raise":
                     raise LogError(
                         f"Malformed {'JSON' if fmt == 'json' else 'CSV'} line (truncated mid-line?); "
-                        f"{n_bad} malformed line(s) in this file. Fix the file, or pass on_bad_rows='skip' "
-                        "to skip and count such lines.",
+                        f"{len(bad) or 'some'} malformed line(s) in this file. Fix the file, or pass "
+                        "on_bad_rows='skip' to skip and count such lines.",
                         path=f,
                         line=bad[0] if bad else None,
                     )
-                # line numbers when the file is local; otherwise counted as line 0 (unknown)
-                self.skipped.extend((str(f), b) for b in bad) if bad else self.skipped.extend([(str(f), 0)] * n_bad)
+                if not bad:  # not a local file: count them in Spark, line numbers unknown (0)
+                    n_bad = int(probe.groupBy().agg(F.count(F.col(others[0])), F.count(F.lit(1))).collect()[0][1])
+                    bad = [0] * n_bad
+                self.skipped.extend((str(f), b) for b in bad)
             df = df.filter(F.col(_CORRUPT).isNull()).drop(_CORRUPT)
         for c in _STRING_COLUMNS:
             name = getattr(self.cols, c)
