@@ -189,6 +189,7 @@ def _run(kind: str, path: Path) -> dict[str, float]:
     if proc.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{proc.stderr[-3000:]}")
     result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"  {kind}: {json.dumps({k: round(v, 3) for k, v in result.items()})}  ({_load()})", flush=True)
     return result
 
 
