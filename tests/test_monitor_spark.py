@@ -96,7 +96,7 @@ def test_spark_reads_jsonl_and_names_a_malformed_line(spark, tmp_path):
     rows = [{"timestamp": f"2024-03-01T10:{m:02d}:00+01:00", "output": "ok", "latency": 1.0} for m in range(3)]
     lines = [json.dumps(r) for r in rows]
     (tmp_path / "a.jsonl").write_text("\n".join(lines[:2] + ['{"timestamp": "2024-03-01T10:09', lines[2]]) + "\n")
-    with pytest.raises(LogError, match="line 3"):
+    with pytest.raises(LogError, match=r"a\.jsonl:3: Malformed JSON line"):
         et.load_logs(tmp_path / "a.jsonl", engine="spark", connection=spark)
     logs = et.load_logs(tmp_path / "a.jsonl", engine="spark", connection=spark, on_bad_rows="skip")
     assert logs.quality.count("malformed_line") == 1 and logs.quality.n_rows_used == 3
