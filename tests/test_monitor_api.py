@@ -2,7 +2,6 @@
 
 import argparse
 import json
-import sys
 
 import numpy as np
 import pandas as pd
@@ -139,15 +138,43 @@ def test_cli_renders_through_the_report_machinery(spiked, tmp_path, monkeypatch)
     assert set(params) <= declared
 
 
-def test_cli_writes_tables_when_the_report_machinery_is_missing(spiked, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "evaltools.report", None)  # import fails
+def test_cli_aggregates_once_and_the_notebook_renders_from_that(spiked, tmp_path, monkeypatch):
+    """The CLI saves its aggregation beside the report; the notebook renders from it, not from the logs."""
+    import evaltools.monitor._api as api
+    import evaltools.report
+    from evaltools.monitor import load_result
+
+    calls = []
+    real = api.compute_windows
+    monkeypatch.setattr(api, "compute_windows", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rendered = []
+    monkeypatch.setattr(evaltools.report, "render_report", lambda name, params, out: rendered.append(params))
     logs = tmp_path / "logs.parquet"
     spiked.logs.to_parquet(logs)
     out = tmp_path / "reports" / "monitoring.html"
     assert _cli(["monitor", "--logs", str(logs), "--out", str(out)]) == 0
-    msg = capsys.readouterr().out
-    assert "not installed" in msg and "monitoring_alerts.csv" in msg
-    assert (out.parent / "monitoring_alerts.json").exists() and not out.exists()
+    assert len(calls) == 1
+    (params,) = rendered
+    result = load_result(params["result_path"])
+    again = monitor(str(logs), window="hour")
+    pd.testing.assert_frame_equal(result.to_frame(), again.to_frame())
+    pd.testing.assert_frame_equal(result.detection.stats, again.detection.stats)
+    saved = result.windows
+    pd.testing.assert_frame_equal(saved.frame, again.windows.frame)
+    pd.testing.assert_frame_equal(saved.histograms, again.windows.histograms)
+    assert saved.sources == (str(logs),) and result.quality.n_rows_used == again.quality.n_rows_used
+    # monitor() on the saved aggregation alone detects the same alerts without reading the logs
+    logs.unlink()
+    from_saved = monitor(saved, window="hour")
+    assert len(calls) == 2  # the CLI's one and `again`
+    pd.testing.assert_frame_equal(from_saved.to_frame(), again.to_frame())
+    with pytest.raises(ConfigError, match="window='hour'"):
+        monitor(saved, window="day")
+
+
+def test_cli_spark_master_needs_the_spark_engine(tmp_path):
+    with pytest.raises(ConfigError, match="--engine spark"):
+        _cli(["monitor", "--logs", str(tmp_path), "--spark-master", "local[1]"])
 
 
 def test_cli_bad_column_option(tmp_path):

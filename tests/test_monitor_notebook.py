@@ -33,7 +33,7 @@ def test_cells_only_call_evaltools_and_define_nothing():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("source", ["synthetic", "file"])
+@pytest.mark.parametrize("source", ["synthetic", "file", "saved"])
 def test_notebook_renders(tmp_path, source):
     pytest.importorskip("papermill")
     from evaltools.report import render_report
@@ -47,13 +47,18 @@ def test_notebook_renders(tmp_path, source):
         logs = tmp_path / "logs.parquet"
         generate_synthetic_logs(days=23, requests_per_hour=40, incidents=[spike], seed=2).logs.to_parquet(logs)
         params["logs_path"] = str(logs)
+        if source == "saved":  # the aggregation `evaltools monitor` saves: the logs are not read again
+            from evaltools.monitor import monitor
+
+            params["result_path"] = str(monitor(str(logs)).save_result(tmp_path / "result"))
+            logs.unlink()
     out = tmp_path / "monitoring.html"
     rendered = render_report("monitoring", params, out, index=False)
     html = out.read_text(encoding="utf-8")
     assert "Alert episodes" in html and "Data quality" in html
     # the cold start is stated: 22-23 days are not enough for the 3-week seasonal baseline
     assert "rolling baseline" in html
-    if source == "file":
+    if source != "synthetic":
         assert "Real logs: no known incidents" in html
         assert "Refusal rate was" in html or "Refusal rate has drifted" in html  # the spike was alerted on
     assert rendered is not None

@@ -2,7 +2,7 @@
 
 The pipeline is four plain functions, each usable on its own::
 
-    logs = load_logs("logs/")                      # JSONL / CSV / Parquet, lazy (DuckDB via Ibis)
+    logs = load_logs("logs/")                      # JSONL / CSV / Parquet, lazy (DuckDB or Spark, via Ibis)
     windows = compute_windows(logs, window="hour")  # aggregated in the database
     detection = detect_anomalies(windows)           # rolling baselines, robust statistics
     detection.to_frame()                            # one row per alert, with an explanation
@@ -16,10 +16,18 @@ traffic lives here too: :func:`select_for_judging`, :func:`judge_sample` and
 """
 
 from evaltools.monitor._alerts import DETECTORS, METRICS, Alert, Detection, DetectionConfig, SeriesDetection
-from evaltools.monitor._api import MonitorResult, add_monitor_parser, alert_episodes, monitor, run_monitor_command
+from evaltools.monitor._api import (
+    MonitorResult,
+    add_monitor_parser,
+    alert_episodes,
+    load_result,
+    monitor,
+    run_monitor_command,
+)
 from evaltools.monitor._detectors import detect_anomalies, fixed_threshold_alerts
 from evaltools.monitor._evaluation import DetectionScore, compare_with_fixed_threshold, score_detection
 from evaltools.monitor._logs import DataQuality, LogColumns, LogData, LogError, load_logs
+from evaltools.monitor._readers import spark_session
 from evaltools.monitor._sampling import (
     PopulationEstimate,
     estimate_judged_mean,
@@ -29,7 +37,7 @@ from evaltools.monitor._sampling import (
     select_for_judging,
 )
 from evaltools.monitor._stats import psi
-from evaltools.monitor._windows import WindowMetrics, compute_windows, order_statistic_ranks
+from evaltools.monitor._windows import WindowMetrics, compute_windows, load_windows, order_statistic_ranks
 
 __all__ = [
     "DETECTORS",
@@ -56,6 +64,8 @@ __all__ = [
     "judge_sample",
     "rubric_judge_fn",
     "load_logs",
+    "load_result",
+    "load_windows",
     "monitor",
     "order_statistic_ranks",
     "psi",
@@ -63,4 +73,5 @@ __all__ = [
     "sampling_unit",
     "score_detection",
     "select_for_judging",
+    "spark_session",
 ]

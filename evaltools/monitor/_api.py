@@ -18,9 +18,10 @@ from evaltools.errors import ConfigError
 from evaltools.monitor._alerts import METRICS, Alert, Detection, DetectionConfig
 from evaltools.monitor._detectors import detect_anomalies
 from evaltools.monitor._logs import DataQuality, LogData, load_logs
-from evaltools.monitor._windows import WindowMetrics, compute_windows
+from evaltools.monitor._readers import ENGINES, spark_session
+from evaltools.monitor._windows import WindowMetrics, compute_windows, load_windows
 
-__all__ = ["MonitorResult", "add_monitor_parser", "alert_episodes", "monitor", "run_monitor_command"]
+__all__ = ["MonitorResult", "add_monitor_parser", "alert_episodes", "load_result", "monitor", "run_monitor_command"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,29 @@ class MonitorResult:
         s = self.summary()[["metric", "detectors", "n_alerts", "first_alert", "last_alert"]]
         return head + notes + table(s, max_rows=None)._repr_html_()
 
+    def save_result(self, directory: str | Path) -> Path:
+        """Write the whole result to a folder, for :func:`load_result` (the report renders from it).
+
+        The aggregation is written as Parquet and JSON (:meth:`WindowMetrics.save`); the detection
+        (alerts, per-window statistics, settings) as a pickle that only the same evaltools version
+        reads back.
+
+        Args:
+            directory: the folder (created if needed; its files are replaced).
+
+        Returns:
+            The folder.
+        """
+        import pickle
+
+        from evaltools import __version__
+
+        d = self.windows.save(directory)
+        state = {"version": __version__, "detection": self.detection, "params": dict(self.params),
+                 "sources": list(self.sources)}  # fmt: skip
+        (d / "detection.pkl").write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        return d
+
     def save(self, directory: str | Path, *, prefix: str = "monitoring") -> list[Path]:
         """Write the tables as CSV and the alerts and summary as JSON into ``directory``.
 
@@ -140,6 +164,40 @@ class MonitorResult:
         p.write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
         out.append(p)
         return out
+
+
+def load_result(directory: str | Path) -> MonitorResult:
+    """Read a result written by :meth:`MonitorResult.save_result` (``evaltools monitor`` writes one beside its report).
+
+    Args:
+        directory: the folder.
+
+    Returns:
+        The :class:`MonitorResult`, without reading the logs again.
+
+    Raises:
+        InputError: when the folder holds no saved result, or one from another evaltools version.
+    """
+    import pickle
+
+    from evaltools import __version__
+    from evaltools.errors import InputError
+
+    d = Path(directory)
+    wm = load_windows(d)
+    try:
+        state = pickle.loads((d / "detection.pkl").read_bytes())  # written by save_result, same version only
+    except (OSError, pickle.UnpicklingError, AttributeError, ImportError) as exc:
+        raise InputError("No saved detection in this folder; write it with MonitorResult.save_result.",
+                         path=d / "detection.pkl") from exc  # fmt: skip
+    if state.get("version") != __version__:
+        raise InputError(
+            f"The result was saved by evaltools {state.get('version')}, this is {__version__}: rerun the monitoring.",
+            path=d / "detection.pkl",
+        )
+    empty = DataQuality(0, 0, pd.DataFrame(columns=["issue", "count", "handling", "example"]))
+    return MonitorResult(windows=wm, detection=state["detection"], quality=wm.quality or empty,
+                         sources=tuple(state["sources"]), params=state["params"])  # fmt: skip
 
 
 def alert_episodes(
@@ -223,7 +281,7 @@ def _jsonable(v: Any) -> bool:
 
 
 def monitor(
-    logs: str | Path | Sequence[str | Path] | pd.DataFrame | LogData | Any,
+    logs: str | Path | Sequence[str | Path] | pd.DataFrame | LogData | WindowMetrics | Any,
     *,
     window: Literal["hour", "day"] = "hour",
     by: str | None = None,
@@ -239,11 +297,15 @@ def monitor(
     config: DetectionConfig | None = None,
     start: Any = None,
     end: Any = None,
+    engine: Literal["duckdb", "spark"] = "duckdb",
+    connection: Any = None,
 ) -> MonitorResult:
     """Monitor production logs: load, aggregate per window, detect anomalies on rolling baselines.
 
     Args:
-        logs: a path, folder, list of files, DataFrame, Ibis table, or :class:`LogData`.
+        logs: a path, folder, list of files, DataFrame, Ibis table (DuckDB, Spark or any backend with
+            quantiles, regex search and ordered arrays), :class:`LogData`, or an aggregation already
+            computed (:class:`WindowMetrics`, e.g. from :func:`load_windows`), which is not recomputed.
         window: ``"hour"`` or ``"day"``.
         by: monitor each ``"segment"`` (or ``"model"``) separately.
         metrics: metric names to check (see ``evaltools.monitor.METRICS``); None for all the logs support.
@@ -258,6 +320,8 @@ def monitor(
         config: full detection settings; ``metrics`` and ``sensitivity`` override its fields.
         start: first instant to monitor; None for all.
         end: end of the monitored range (exclusive); None for all.
+        engine: the engine that reads log files: ``"duckdb"`` or ``"spark"`` (see :func:`load_logs`).
+        connection: an Ibis DuckDB or PySpark backend, or a ``SparkSession``, to read files with.
 
     Returns:
         A :class:`MonitorResult`.
@@ -273,17 +337,30 @@ def monitor(
         >>> len(result.windows.frame), len(result.alerts)
         (21, 0)
     """
-    data = logs if isinstance(logs, LogData) else load_logs(
-        logs,
-        columns=columns,
-        latency_unit=latency_unit,
-        assume_timezone=assume_timezone,
-        on_bad_rows=on_bad_rows,
-    )  # fmt: skip
-    wm = compute_windows(
-        data, window=window, by=by, max_tokens=max_tokens, min_requests=min_requests, confidence=confidence,
-        start=start, end=end,
-    )  # fmt: skip
+    if isinstance(logs, WindowMetrics):
+        if (window, by) != (logs.window, logs.by):
+            raise ConfigError(
+                f"The aggregation passed to monitor has window={logs.window!r}, by={logs.by!r}; got window={window!r}, "
+                f"by={by!r}. Pass the same values, or recompute it from the logs."
+            )
+        wm = logs
+        empty = DataQuality(0, 0, pd.DataFrame(columns=["issue", "count", "handling", "example"]))
+        quality, sources = (wm.quality or empty), wm.sources
+    else:
+        data = logs if isinstance(logs, LogData) else load_logs(
+            logs,
+            columns=columns,
+            latency_unit=latency_unit,
+            assume_timezone=assume_timezone,
+            on_bad_rows=on_bad_rows,
+            engine=engine,
+            connection=connection,
+        )  # fmt: skip
+        wm = compute_windows(
+            data, window=window, by=by, max_tokens=max_tokens, min_requests=min_requests, confidence=confidence,
+            start=start, end=end,
+        )  # fmt: skip
+        quality, sources = data.quality, data.sources
     cfg = config or DetectionConfig()
     overrides: dict[str, Any] = {"sensitivity": sensitivity}
     if metrics is not None:
@@ -294,7 +371,7 @@ def monitor(
         "sensitivity": sensitivity, "latency_unit": latency_unit, "assume_timezone": assume_timezone,
         "on_bad_rows": on_bad_rows, "max_tokens": max_tokens, "min_requests": min_requests, "confidence": confidence,
     }  # fmt: skip
-    return MonitorResult(windows=wm, detection=det, quality=data.quality, sources=data.sources, params=params)
+    return MonitorResult(windows=wm, detection=det, quality=quality, sources=sources, params=params)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -320,8 +397,8 @@ def add_monitor_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "monitor",
         help="monitor production logs: per-window metrics and alerts on rolling baselines",
-        description="Aggregate production logs per window (DuckDB), detect anomalies against rolling seasonal "
-        "baselines, and write the monitoring report.",
+        description="Aggregate production logs per window (DuckDB, or Spark with --engine spark), detect anomalies "
+        "against rolling seasonal baselines, and write the monitoring report.",
     )
     p.add_argument("--logs", required=True, nargs="+", help="log files or folders (JSONL, CSV, Parquet)")
     p.add_argument("--window", choices=("hour", "day"), default="hour", help="window size (UTC)")
@@ -339,6 +416,11 @@ def add_monitor_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--column", action="append", default=[], metavar="FIELD=NAME",
         help="map a field to a column name, e.g. --column timestamp=ts (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--engine", choices=ENGINES, default="duckdb", help="the engine that aggregates the logs")
+    p.add_argument(
+        "--spark-master", default=None, metavar="URL",
+        help="with --engine spark: the cluster to run on (spark://host:7077, yarn...); default a local session",
     )  # fmt: skip
     p.add_argument("--fail-on-alert", action="store_true", help="exit with status 1 when there is any alert")
     p.set_defaults(handler=run_monitor_command)
@@ -359,12 +441,13 @@ def _parse_columns(items: Sequence[str]) -> dict[str, str]:
 
 
 def run_monitor_command(args: argparse.Namespace) -> int:
-    """Handle ``evaltools monitor``: run :func:`monitor` and write the report.
+    """Handle ``evaltools monitor``: aggregate once, detect, and render the report from that aggregation.
 
-    The report is rendered with ``evaltools.report.render_report("monitoring", params, out)``
-    when that module exists. Otherwise the tables are written as CSV and JSON next
-    to ``--out`` (``<stem>_alerts.csv``, ``_alerts.json``, ``_windows.csv``...) and the
-    command says so.
+    The per-window aggregation (the expensive part) runs once, on DuckDB or on Spark
+    (``--engine spark``, a local session unless ``--spark-master`` names a cluster). It is
+    saved with the detection beside the report (``<stem>_data/``, see
+    :meth:`MonitorResult.save_result`) and the monitoring notebook renders from it (its
+    ``result_path`` parameter) instead of reading the logs and detecting again.
 
     Args:
         args: parsed arguments of the ``monitor`` subcommand.
@@ -376,39 +459,34 @@ def run_monitor_command(args: argparse.Namespace) -> int:
         InputError: for unreadable logs.
         ConfigError: for invalid options.
     """
+    from evaltools.report import render_report
+
     metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
     columns = _parse_columns(args.column)
     logs = args.logs[0] if len(args.logs) == 1 else list(args.logs)
+    engine = getattr(args, "engine", "duckdb")
+    master = getattr(args, "spark_master", None)
+    if master is not None and engine != "spark":
+        raise ConfigError("The --spark-master option needs --engine spark.")
+    connection = spark_session(master) if engine == "spark" else None
     result = monitor(
         logs, window=args.window, by=args.by, metrics=metrics, sensitivity=args.sensitivity, columns=columns or None,
         latency_unit=args.latency_unit, assume_timezone=args.assume_timezone, on_bad_rows=args.on_bad_rows,
-        max_tokens=args.max_tokens, min_requests=args.min_requests,
+        max_tokens=args.max_tokens, min_requests=args.min_requests, engine=engine, connection=connection,
     )  # fmt: skip
     out = Path(args.out)
     print(
         f"{len(result.alerts)} alert(s) over {len(result.windows.frame)} {args.window} windows "
-        f"({result.quality.n_rows_used:,} rows used of {result.quality.n_rows_read:,})."
+        f"({result.quality.n_rows_used:,} rows used of {result.quality.n_rows_read:,}; {engine})."
     )
-    render: Any = None
-    try:
-        from evaltools.report import render_report
-
-        render = render_report
-    except ImportError:
-        pass
-    if render is not None:
-        params = {
-            "logs_path": [str(x) for x in args.logs] if len(args.logs) > 1 else str(args.logs[0]),
-            "window": args.window, "by": args.by, "metrics": metrics, "sensitivity": args.sensitivity,
-            "columns": columns, "latency_unit": args.latency_unit, "assume_timezone": args.assume_timezone,
-            "on_bad_rows": args.on_bad_rows, "max_tokens": args.max_tokens, "min_requests": args.min_requests,
-        }  # fmt: skip
-        render("monitoring", params, out)
-        print(f"Report written to {out}.")
-    else:
-        paths = result.save(out.parent, prefix=out.stem)
-        print(
-            "The report machinery (evaltools.report) is not installed, so no HTML was rendered; "
-            f"wrote the tables instead: {', '.join(str(p) for p in paths)}."
-        )
+    data_dir = result.save_result(out.with_name(f"{out.stem}_data"))
+    params = {
+        "logs_path": [str(x) for x in args.logs] if len(args.logs) > 1 else str(args.logs[0]),
+        "result_path": str(data_dir.absolute()),
+        "window": args.window, "by": args.by, "metrics": metrics, "sensitivity": args.sensitivity,
+        "columns": columns, "latency_unit": args.latency_unit, "assume_timezone": args.assume_timezone,
+        "on_bad_rows": args.on_bad_rows, "max_tokens": args.max_tokens, "min_requests": args.min_requests,
+    }  # fmt: skip
+    render_report("monitoring", params, out)
+    print(f"Report written to {out} (per-window aggregation in {data_dir}).")
     return 1 if (args.fail_on_alert and result.alerts) else 0

@@ -1,8 +1,9 @@
 """Loading production logs into a canonical, lazily evaluated Ibis table.
 
-Reading files is engine specific (DuckDB ``read_json`` / ``read_csv`` /
-``read_parquet``); everything after it is portable Ibis, so a team whose logs
-live in a warehouse passes an Ibis table of that backend instead of a path.
+Reading files is engine specific and lives in one reader per engine
+(:mod:`evaltools.monitor._readers`: DuckDB by default, Spark with ``engine="spark"``);
+everything after it is portable Ibis, so a team whose logs live in a warehouse
+passes an Ibis table of that backend instead of a path.
 
 Documented handling of bad input (every exclusion is counted in
 :attr:`LogData.quality`, nothing is dropped silently):
@@ -34,7 +35,6 @@ Documented handling of bad input (every exclusion is counted in
 from __future__ import annotations
 
 import math
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -43,7 +43,19 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from evaltools.errors import ConfigError
-from evaltools.monitor._readers import _FORMATS, LogError, _expand, _locate, _Reader, _view_ids
+from evaltools.monitor._readers import (
+    _FORMATS,
+    ENGINES,
+    Engine,
+    LogError,
+    _DuckDBReader,
+    _expand,
+    _locate,
+    _SparkReader,
+    execute,
+    make_reader,
+    spark_session,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -145,7 +157,7 @@ class LogData:
     def to_frame(self, limit: int | None = None) -> pd.DataFrame:
         """Materialize the canonical table (or its first ``limit`` rows) as a DataFrame (timestamps in UTC)."""
         t = self.table if limit is None else self.table.limit(limit)
-        return utc_timestamps(self.connection.execute(t))
+        return utc_timestamps(execute(self.connection, t))
 
 
 def utc_timestamps(df: pd.DataFrame, column: str = "timestamp") -> pd.DataFrame:
@@ -221,12 +233,13 @@ def load_logs(
     timestamp_unit: Literal["s", "ms"] | None = None,
     on_bad_rows: OnBadRows = "raise",
     connection: Any = None,
+    engine: Engine = "duckdb",
     memory_limit: str = "2GB",
 ) -> LogData:
     """Load production logs (JSONL, CSV, Parquet files, a folder, a DataFrame or an Ibis table).
 
-    Nothing is read into memory: the result wraps a lazy Ibis table over DuckDB
-    (or over the backend of the Ibis table you pass). The validation query scans
+    Nothing is read into memory: the result wraps a lazy Ibis table over DuckDB,
+    over Spark (``engine="spark"``), or over the backend of the Ibis table you pass. The validation query scans
     the timestamp and latency columns once. See the module docstring for how
     each kind of bad input is handled.
 
@@ -245,7 +258,11 @@ def load_logs(
         timestamp_unit: ``"s"`` or ``"ms"`` for numeric (Unix epoch) timestamps.
         on_bad_rows: ``"raise"`` (default) or ``"skip"`` unparseable timestamps and
             malformed lines; skipped rows are counted in ``quality``.
-        connection: an Ibis DuckDB backend to use; a new in-memory one by default.
+        connection: the engine to read files with: an Ibis DuckDB or PySpark backend, or a
+            ``SparkSession`` (a cluster's); by default a new in-memory DuckDB, or with
+            ``engine="spark"`` the active Spark session or a new local one.
+        engine: ``"duckdb"`` or ``"spark"``, when ``connection`` is not given. DataFrames are
+            always read with DuckDB (they are already in this process's memory).
         memory_limit: DuckDB memory limit for a new connection; larger work spills to disk.
 
     Returns:
@@ -300,8 +317,11 @@ def load_logs(
                 f"'Europe/Paris'. Got {assume_timezone!r} instead."
             ) from exc
 
-    keep: Any = None
-    reader: _Reader | None = None
+    if engine not in ENGINES:
+        raise ConfigError(
+            f"The 'engine' parameter of load_logs must be one of {list(ENGINES)}. Got {engine!r} instead."
+        )
+    reader: _DuckDBReader | _SparkReader | None = None
     fmt_of: dict[str, str] = {}
     if isinstance(source, ibis.expr.types.Table):
         con = source.get_backend() if hasattr(source, "get_backend") else ibis.get_backend(source)
@@ -329,13 +349,10 @@ def load_logs(
         tables = [raw]
         sources: tuple[str, ...] = ("<ibis table>",)
     else:
-        con = connection if connection is not None else ibis.duckdb.connect(memory_limit=memory_limit)
-        # Timestamps are normalized to naive UTC; casts between naive and offset timestamps use the
-        # session zone, so it must be UTC (Ibis sets it too; we do not rely on that).
-        con.raw_sql("SET TimeZone = 'UTC'")
-        tmp = tempfile.TemporaryDirectory(prefix="evaltools_logs_")
-        keep = tmp
-        reader = _Reader(
+        frame = isinstance(source, pd.DataFrame)
+        con = _connect(None if frame and not _is_duckdb(connection) else connection,
+                       "duckdb" if frame else engine, memory_limit)  # fmt: skip
+        reader = make_reader(
             con,
             cols,
             explicit,
@@ -343,37 +360,10 @@ def load_logs(
             assume_timezone=assume_timezone,
             timestamp_format=timestamp_format,
             timestamp_unit=timestamp_unit,
-            tmpdir=Path(tmp.name),
         )
         tables = []
         if isinstance(source, pd.DataFrame):
-            name = f"evaltools_df_{next(_view_ids)}"
-            df = source.copy()
-            df["__file"] = "<DataFrame>"
-            con.con.register(name, df)
-            types = {str(r[0]): str(r[1]) for r in con.raw_sql(f"DESCRIBE {name}").fetchall()}
-            if cols.timestamp not in types:
-                raise LogError(
-                    f"Column '{cols.timestamp}' (for 'timestamp') is not in the DataFrame. Columns are "
-                    f"{list(source.columns)}. Map it with columns={{'timestamp': '<column name>'}}.",
-                    path="<DataFrame>",
-                    field=cols.timestamp,
-                )
-            miss = [c for c in sorted(explicit) if getattr(cols, c) not in types]
-            if miss:
-                raise LogError(
-                    f"Column '{getattr(cols, miss[0])}' (for '{miss[0]}') is not in the DataFrame. "
-                    f"Columns are {list(source.columns)}.",
-                    path="<DataFrame>",
-                    field=getattr(cols, miss[0]),
-                )
-            parsed, aware, raw_text = reader._ts_sql(cols.timestamp, types[cols.timestamp], Path("<DataFrame>"))
-            view = f"evaltools_logs_{next(_view_ids)}"
-            con.raw_sql(
-                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, {parsed} AS __ts, {aware} AS __ts_aware, "
-                f"{raw_text} AS __ts_raw FROM {name}"
-            )
-            tables.append(con.table(view))
+            tables.append(reader.read_frame(source))
             sources = ("<DataFrame>",)
             fmt_of["<DataFrame>"] = "dataframe"
         else:
@@ -383,8 +373,7 @@ def load_logs(
                 groups.setdefault(_FORMATS[f.suffix.lower()], []).append(f)
                 fmt_of[str(f)] = _FORMATS[f.suffix.lower()]
             for fmt, fs in groups.items():
-                view, _types = reader.read(fmt, fs)
-                tables.append(con.table(view))
+                tables.append(reader.read(fmt, fs))
             for clean, (orig, _lines) in reader.line_maps.items():
                 fmt_of[clean] = fmt_of[orig]
             sources = tuple(str(f) for f in files)
@@ -412,7 +401,7 @@ def load_logs(
         t_max=full.timestamp.max(),
     )
     try:
-        stats = con.execute(q).iloc[0]
+        stats = execute(con, q).iloc[0]
     except LogError:
         raise
     except Exception as exc:
@@ -423,7 +412,7 @@ def load_logs(
         return 0 if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
 
     def first_bad(pred: Any) -> tuple[str, str, int | None]:
-        row = con.execute(full.filter(pred).select("source_file", "_ts_raw").limit(1)).iloc[0]
+        row = execute(con, full.filter(pred).select("source_file", "_ts_raw").limit(1)).iloc[0]
         file, value = str(row["source_file"]), str(row["_ts_raw"]).strip()
         orig, line_map = reader.line_maps.get(file, (file, [])) if reader is not None else (file, [])
         if fmt_of.get(file) == "dataframe" and isinstance(source, pd.DataFrame):
@@ -491,7 +480,7 @@ def load_logs(
         ts = pd.Timestamp(v)
         return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
-    return LogData(
+    data = LogData(
         table=table,
         connection=con,
         sources=sources,
@@ -499,5 +488,40 @@ def load_logs(
         quality=quality,
         first_timestamp=ts_of(stats["t_min"]),
         last_timestamp=ts_of(stats["t_max"]),
-        _keepalive=keep,
+        _keepalive=reader,
+    )
+    if reader is not None:
+        reader.keep_files_alive(data)  # cleaned copies of malformed files are deleted with the table
+    return data
+
+
+def _is_duckdb(con: Any) -> bool:
+    return getattr(con, "name", "") == "duckdb"
+
+
+def _connect(connection: Any, engine: Engine, memory_limit: str) -> Any:
+    """The Ibis backend to read files with (see ``load_logs``'s ``connection`` and ``engine``)."""
+    import ibis
+
+    if connection is None:
+        if engine == "spark":
+            connection = spark_session()
+        else:
+            con = ibis.duckdb.connect(memory_limit=memory_limit)
+            connection = con
+    if type(connection).__name__ == "SparkSession":  # a pyspark session (local or a cluster's)
+        connection.conf.set("spark.sql.session.timeZone", "UTC")
+        return ibis.pyspark.connect(connection)
+    name = getattr(connection, "name", None)
+    if name == "duckdb":
+        # Timestamps are normalized to naive UTC; casts between naive and offset timestamps use the
+        # session zone, so it must be UTC (Ibis sets it too; we do not rely on that).
+        connection.raw_sql("SET TimeZone = 'UTC'")
+        return connection
+    if name == "pyspark":
+        connection._session.conf.set("spark.sql.session.timeZone", "UTC")
+        return connection
+    raise ConfigError(
+        "The 'connection' parameter of load_logs must be an Ibis DuckDB or PySpark backend or a SparkSession "
+        f"to read files with. Got {type(connection).__name__}. For another warehouse, pass an Ibis table of it."
     )

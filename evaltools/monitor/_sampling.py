@@ -151,8 +151,9 @@ def select_for_judging(
     sel = t.mutate(inclusion_prob=prob.cast("float64"), _u=unit)
     sel = sel.filter(sel._u < sel.inclusion_prob).drop("_u")
     from evaltools.monitor._logs import utc_timestamps
+    from evaltools.monitor._readers import execute
 
-    df = utc_timestamps(logs.connection.execute(sel))
+    df = utc_timestamps(execute(logs.connection, sel))
     return df.sort_values("timestamp").reset_index(drop=True)
 
 

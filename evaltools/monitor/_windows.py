@@ -11,8 +11,10 @@ per window). The same expressions run unchanged on any Ibis backend with
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -20,9 +22,10 @@ import pandas as pd
 
 from evaltools.errors import ConfigError, InputError
 from evaltools.monitor._logs import DataQuality, LogData
+from evaltools.monitor._readers import execute
 from evaltools.scorers.refusal import RefusalDetector
 
-__all__ = ["LENGTH_BINS_PER_E", "WindowMetrics", "compute_windows", "order_statistic_ranks"]
+__all__ = ["LENGTH_BINS_PER_E", "WindowMetrics", "compute_windows", "load_windows", "order_statistic_ranks"]
 
 Window = Literal["hour", "day"]
 LengthUnit = Literal["auto", "tokens", "chars"]
@@ -113,10 +116,40 @@ class WindowMetrics:
     """Confidence level of the intervals."""
     quality: DataQuality | None = None
     """What loading excluded, if the metrics came from :func:`load_logs`."""
+    sources: tuple[str, ...] = ()
+    """The files (or ``"<DataFrame>"``, ``"<ibis table>"``) aggregated."""
 
     def to_frame(self) -> pd.DataFrame:
         """The per-window table."""
         return self.frame
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the aggregation to a folder, to detect and report on it later without the logs.
+
+        The folder holds ``windows.parquet``, ``histograms.parquet``, ``quality.parquet`` and
+        ``meta.json``; :func:`load_windows` reads it back, equal to this object.
+
+        Args:
+            directory: the folder (created if needed; its files are replaced).
+
+        Returns:
+            The folder.
+        """
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.frame.to_parquet(d / "windows.parquet", index=False)
+        self.histograms.to_parquet(d / "histograms.parquet", index=False)
+        q = self.quality
+        (q.issues if q is not None else pd.DataFrame(columns=["issue", "count", "handling", "example"])).to_parquet(
+            d / "quality.parquet", index=False
+        )
+        meta = {
+            "format": "evaltools.windows/1", "window": self.window, "by": self.by, "length_unit": self.length_unit,
+            "min_requests": self.min_requests, "confidence": self.confidence, "sources": list(self.sources),
+            "n_rows_read": None if q is None else q.n_rows_read, "n_rows_used": None if q is None else q.n_rows_used,
+        }  # fmt: skip
+        (d / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        return d
 
     @property
     def gaps(self) -> pd.DataFrame:
@@ -273,7 +306,7 @@ def compute_windows(
     wexpr = t.timestamp.truncate("h" if window == "hour" else "D").name("window_start")
     keys: list[Any] = [wexpr] + ([t[by].fill_null("(none)").name(by)] if by else [])
 
-    refused = t.output.substr(0, det.max_chars).re_search(det.pattern)
+    refused = refusal_expr(t.output, det, engine=getattr(con, "name", "duckdb"))
     if "finish_reason" in avail or max_tokens is not None:
         hit = ibis.literal(False)
         if "finish_reason" in avail:
@@ -312,7 +345,7 @@ def compute_windows(
         aggs["n_length"] = length.notnull().cast("int64").sum()
         aggs["len_q"] = length.quantile(list(_LEN_Q))
     agg = t.group_by(keys).aggregate(**aggs)
-    raw = con.execute(agg)
+    raw = execute(con, agg)
     if raw.empty:
         raise InputError("No log row falls in the requested time range.", field="timestamp")
     raw["window_start"] = _as_utc_series(raw["window_start"])
@@ -322,7 +355,7 @@ def compute_windows(
     if length is not None:
         b = ((ibis.greatest(length, 0.0) + 1.0).ln() * LENGTH_BINS_PER_E).floor().cast("int64").name("bin")
         ht = t.filter(length.notnull())
-        hist = con.execute(ht.group_by([*keys, b]).aggregate(count=ht.count()))
+        hist = execute(con, ht.group_by([*keys, b]).aggregate(count=ht.count()))
         hist["window_start"] = _as_utc_series(hist["window_start"])
         hist = hist.sort_values([*key_cols, "bin"]).reset_index(drop=True)
     else:
@@ -446,7 +479,83 @@ def compute_windows(
         min_requests=min_requests,
         confidence=confidence,
         quality=logs.quality,
+        sources=logs.sources,
     )
+
+
+def load_windows(directory: str | Path) -> WindowMetrics:
+    """Read an aggregation written by :meth:`WindowMetrics.save` (``evaltools monitor`` writes one beside its report).
+
+    Args:
+        directory: the folder.
+
+    Returns:
+        The :class:`WindowMetrics`, equal to the saved one.
+
+    Raises:
+        InputError: when the folder is not a saved aggregation.
+
+    Examples:
+        >>> import tempfile
+        >>> from evaltools.monitor import load_logs
+        >>> df = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=4, freq="30min", tz="UTC"),
+        ...                    "latency": [1.0, 2.0, 3.0, 4.0]})
+        >>> wm = compute_windows(load_logs(df), min_requests=2)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     back = load_windows(wm.save(d))
+        >>> back.frame.equals(wm.frame), back.window, back.quality.n_rows_used
+        (True, 'hour', 4)
+    """
+    d = Path(directory)
+    meta_path = d / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            "Not a saved window aggregation (no readable meta.json). Write one with WindowMetrics.save or "
+            "`evaltools monitor`.",
+            path=meta_path,
+        ) from exc
+    if meta.get("format") != "evaltools.windows/1":
+        raise InputError(f"Unknown aggregation format {meta.get('format')!r}.", path=meta_path, field="format")
+    frame = pd.read_parquet(d / "windows.parquet")
+    hist = pd.read_parquet(d / "histograms.parquet")
+    issues = pd.read_parquet(d / "quality.parquet")
+    quality = None
+    if meta.get("n_rows_read") is not None:
+        quality = DataQuality(n_rows_read=int(meta["n_rows_read"]), n_rows_used=int(meta["n_rows_used"]), issues=issues)
+    return WindowMetrics(
+        frame=frame,
+        histograms=hist,
+        window=meta["window"],
+        by=meta["by"],
+        length_unit=meta["length_unit"],
+        min_requests=int(meta["min_requests"]),
+        confidence=float(meta["confidence"]),
+        quality=quality,
+        sources=tuple(meta.get("sources") or ()),
+    )
+
+
+def refusal_expr(output: Any, detector: RefusalDetector, *, engine: str = "duckdb") -> Any:
+    """The in-engine refusal flag of an Ibis string column: the same verdict as ``detector.is_refusal``.
+
+    The detector's pattern runs on the first ``max_chars`` characters (RE2 on DuckDB and BigQuery).
+    On Spark (Java regex) the pattern's ``(?i)`` becomes ``(?iu)``: Java folds case beyond ASCII
+    only with the ``u`` flag, which RE2 applies by default.
+
+    Args:
+        output: an Ibis string column (NULL gives NULL).
+        detector: the refusal detector.
+        engine: the Ibis backend name (``con.name``), e.g. ``"duckdb"`` or ``"pyspark"``.
+
+    Returns:
+        An Ibis boolean column.
+    """
+    pattern = detector.pattern
+    if engine == "pyspark" and pattern.startswith("(?i)"):
+        pattern = "(?iu)" + pattern[len("(?i)") :]
+    return output.substr(0, detector.max_chars).re_search(pattern)
 
 
 def _order_statistic_ci(
@@ -477,12 +586,21 @@ def _order_statistic_ci(
     base = src.select(*keys, latency=src.latency)
     # One sorted array per window, then the needed elements: a per-window sort, which beats a
     # global ROW_NUMBER() window function and still runs on any Ibis backend with arrays.
-    arrays = base.group_by(key_cols).aggregate(arr=base.latency.collect(order_by=base.latency))
-    tgt = ibis.memtable(targets)
-    joined = arrays.join(tgt, key_cols).select(
-        *[arrays[c] for c in key_cols], tgt.target, latency=arrays.arr[tgt["rank"]]
-    )
-    got = con.execute(joined)
+    import pyarrow as pa
+    from ibis.common.exceptions import UnsupportedOperationError
+
+    tgt = ibis.memtable(pa.Table.from_pandas(targets, preserve_index=False))  # Arrow: no pandas type inference
+
+    def query(sorted_latencies: Any) -> Any:
+        arrays = base.group_by(key_cols).aggregate(arr=sorted_latencies)
+        return arrays.join(tgt, key_cols).select(
+            *[arrays[c] for c in key_cols], tgt.target, latency=arrays.arr[tgt["rank"].cast("int32")]
+        )
+
+    try:
+        got = execute(con, query(base.latency.collect(order_by=base.latency)))
+    except UnsupportedOperationError:  # no ordered aggregation (Spark): sort the collected array instead
+        got = execute(con, query(base.latency.collect().sort()))
     if got.empty:
         return
     got["window_start"] = _as_utc_series(got["window_start"])
