@@ -6,7 +6,8 @@ server, LM Studio), with
 
 * bounded concurrency (an ``asyncio.Semaphore`` of ``concurrency`` slots);
 * retries with exponential backoff and jitter on 429 (honouring ``Retry-After``),
-  5xx, connection errors, timeouts and malformed bodies, driven by ``tenacity``;
+  5xx, connection errors and timeouts, driven by ``tenacity``; a malformed 200
+  body is asked again once only;
   a call still failing after the retries becomes a :class:`Completion` whose
   ``error`` says why (``"rate_limited: ..."``), so a batch never stops for one item;
 * a wall-clock deadline on every attempt (``timeout_s``) and, optionally, on each
@@ -510,10 +511,19 @@ class LLMClient:
                 self._describe(exc, request) if isinstance(exc, Exception) else exc,
             )
 
+        def retry_this(state: tenacity.RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is None:
+                return False
+            reason = error_reason(exc)
+            # A malformed body is asked once more (a proxy hiccup), not max_retries times:
+            # a server that answers malformed bodies will not stop on the fifth try.
+            return reason in RETRYABLE and (reason != "malformed_response" or state.attempt_number < 2)
+
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self.max_retries + 1),
             wait=wait,
-            retry=tenacity.retry_if_exception(lambda e: error_reason(e) in RETRYABLE),
+            retry=retry_this,
             before_sleep=before_sleep,
             reraise=True,
         )

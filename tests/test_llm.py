@@ -176,7 +176,7 @@ def test_failures_are_not_cached(tmp_path, server):
         ("[[status=404]]", "model_not_found", 1),
         ("[[status=400]]", "bad_request", 1),
         ("[[status=422]]", "bad_request", 1),
-        ("[[malformed]]", "malformed_response", 3),
+        ("[[malformed]]", "malformed_response", 2),  # asked again once only
         ("[[drop]]", "connection_error", 3),
     ],
 )
@@ -193,7 +193,7 @@ def test_persistent_faults_are_recorded_with_a_reason(server, text, reason, atte
     [
         "[[status=500,times=2]]",
         "[[status=502,times=1]]",
-        "[[malformed,times=2]]",
+        "[[malformed,times=1]]",
         "[[drop,times=1]]",
         "[[status=429,times=2]]",
     ],
@@ -466,6 +466,28 @@ def test_malformed_200_bodies_are_errors_never_cached(tmp_path, server, body, re
     again = client.complete(req("q"))
     assert again.ok and again.output == "echo: q" and not again.cached
     assert server.completion_calls == 3
+
+
+def test_malformed_bodies_are_retried_once_whatever_max_retries(server):
+    c = LLMClient(server.base_url, cache=None, **{**FAST, "max_retries": 6}).complete(req("[[malformed]]"))
+    assert c.error_reason == "malformed_response" and c.attempts == 2 and server.completion_calls == 2
+
+
+def test_null_content_cut_by_max_tokens_is_an_empty_truncated_answer(tmp_path, server):
+    # A reasoning model that spends max_tokens thinking sends content null, finish_reason length.
+    body = (
+        b'{"model": "fake-model", "choices": [{"message": {"role": "assistant", "content": null,'
+        b' "reasoning_content": "Let me think"}, "finish_reason": "length"}],'
+        b' "usage": {"prompt_tokens": 5, "completion_tokens": 16}}'
+    )
+    server.script.append(Reply(raw_body=body))
+    cache = LLMCache(tmp_path / "c.sqlite")
+    c = LLMClient(server.base_url, cache=cache, **FAST).complete(req("q"))
+    assert c.ok and c.output == "" and c.finish_reason == "length" and c.attempts == 1
+    assert c.completion_tokens == 16 and server.completion_calls == 1
+    # It is the endpoint's answer at these settings: cached, replayed with its finish_reason.
+    again = LLMClient(server.base_url, cache=cache, **FAST).complete(req("q"))
+    assert again.cached and again.output == "" and again.finish_reason == "length"
 
 
 def test_refusal_field_with_null_content_is_the_answer(server):
