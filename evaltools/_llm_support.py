@@ -342,7 +342,10 @@ def parse_completion(response: Any, latency: float, attempts: int) -> Completion
     reason, so it is retried and, failing that, recorded as an error: it is never
     taken (or cached) as a successful empty answer. An empty string is a real
     answer. A ``null`` content that comes with a ``refusal`` text (OpenAI's
-    structured refusal) is that text.
+    structured refusal) is that text. A ``null`` content with ``finish_reason``
+    ``"length"`` (a reasoning model spent ``max_tokens`` before writing any text)
+    is an empty answer truncated by the limit: ``output ""``, ``finish_reason
+    "length"``.
     """
     choices = _field(response, "choices")
     if choices is None:
@@ -362,6 +365,10 @@ def parse_completion(response: Any, latency: float, attempts: int) -> Completion
         refusal = _field(message, "refusal")
         if isinstance(refusal, str) and refusal:
             content = refusal
+        elif _str_or_none(_field(choice, "finish_reason")) == "length":
+            # The model spent max_tokens before writing any text (a reasoning model
+            # thinking at length): an empty answer cut by the limit, not a bad body.
+            content = ""
         elif _field(message, "tool_calls"):
             raise MalformedResponse("choices[0].message.content is null (the model called a tool instead)")
         else:

@@ -349,10 +349,21 @@ async def _generate_locked(
     old_endpoint = (old or {}).get("endpoint") or {}
     endpoint: dict[str, Any] = {
         **client.identity(variant.model),
-        "served_model": old_endpoint.get("served_model"),
+        "answer_models": list(old_endpoint.get("answer_models") or []),
         "system_fingerprints": list(old_endpoint.get("system_fingerprints") or []),
     }
     endpoint.pop("system_fingerprint", None)
+    was_served = old_endpoint.get("served_model")
+    if was_served is not None and endpoint["served_model"] is not None and was_served != endpoint["served_model"]:
+        raise RunError(
+            f"Run {run_id!r} was made with the model {was_served!r} served at {endpoint['endpoint']}, but the "
+            f"endpoint now serves {endpoint['served_model']!r} ({endpoint['served_model_source']}). A run holds one "
+            "model's outputs: pass a new run_id to run against this model.",
+            path=run_dir / "manifest.json",
+            field="endpoint",
+        )
+    if endpoint["served_model"] is None:
+        endpoint["served_model"] = was_served
     manifest: dict[str, Any] = {
         "run_id": run_id,
         "golden_name": gs.name,
@@ -386,15 +397,17 @@ async def _generate_locked(
     started = time.perf_counter()
 
     def check_identity(completion: Completion) -> None:
-        # The endpoint says which model served each live answer: a run mixes no two.
+        # Each answer's body says which model made it (cache hits keep the original
+        # answer's): a run mixes no two.
         served, fingerprint = completion.served_model, completion.system_fingerprint
         if served is not None:
-            if endpoint["served_model"] is None:
-                endpoint["served_model"] = served
+            models = endpoint["answer_models"]
+            if not models:
+                models.append(served)
                 _write_manifest(run_dir, manifest)
-            elif endpoint["served_model"] != served:
+            elif served not in models:
                 raise RunError(
-                    f"Run {run_id!r} was made with the model {endpoint['served_model']!r} served at "
+                    f"Run {run_id!r} was made with the model {models[0]!r} served at "
                     f"{endpoint['endpoint']}, but the endpoint now serves {served!r}. A run holds one model's "
                     "outputs: pass a new run_id to run against this model.",
                     path=run_dir / "manifest.json",
@@ -412,7 +425,7 @@ async def _generate_locked(
             endpoint["system_fingerprints"].append(fingerprint)
 
     def on_result(i: int, completion: Completion) -> None:
-        if completion.ok and not completion.cached:
+        if completion.ok:
             check_identity(completion)
         record = _record(todo[i]["id"], completion, session_no)
         writer.write(record)

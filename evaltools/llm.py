@@ -6,7 +6,8 @@ server, LM Studio), with
 
 * bounded concurrency (an ``asyncio.Semaphore`` of ``concurrency`` slots);
 * retries with exponential backoff and jitter on 429 (honouring ``Retry-After``),
-  5xx, connection errors, timeouts and malformed bodies, driven by ``tenacity``;
+  5xx, connection errors and timeouts, driven by ``tenacity``; a malformed 200
+  body is asked again once only;
   a call still failing after the retries becomes a :class:`Completion` whose
   ``error`` says why (``"rate_limited: ..."``), so a batch never stops for one item;
 * a wall-clock deadline on every attempt (``timeout_s``) and, optionally, on each
@@ -15,9 +16,11 @@ server, LM Studio), with
 * a content-addressed cache (:class:`LLMCache`, one SQLite file): the key is the
   SHA-256 of the canonical JSON of (model, messages, params), stored per endpoint
   (the normalized ``base_url``), so an unchanged rerun makes zero calls and another
-  endpoint never gets this one's answers; an entry made by another served model
-  (the body's ``model`` or ``system_fingerprint`` changed behind the same URL) is
-  not replayed once the client has seen the new one;
+  endpoint never gets this one's answers, and per served model: before its first
+  lookup a client asks ``GET {base_url}/models`` once, and an entry made while
+  another model was served behind the same URL is never replayed (when the
+  endpoint lists several models or does not answer, the model name asked for
+  stands in, and a swap under the same name goes unnoticed);
 * latency and token accounting (:attr:`LLMClient.stats`).
 
 Async APIs (``acomplete``, ``acomplete_many``) run on the caller's loop; the sync
@@ -263,8 +266,11 @@ class LLMClient:
         self.retry_max_s = float(retry_max_s)
         self.max_retry_after_s = float(max_retry_after_s)
         self.item_timeout_s = None if item_timeout_s is None else float(item_timeout_s)
-        # model -> (served model, system fingerprint) last seen in a live answer.
+        # model -> (served model, system fingerprint) last seen in an answer (live or cached).
         self._served: dict[str, tuple[str | None, str | None]] = {}
+        # What GET {base_url}/models said, asked once per client: (the one model listed, or None; how known).
+        self._probed: tuple[str | None, str] | None = None
+        self._probe_lock = threading.Lock()
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
         self._states_lock = threading.Lock()
         self._stats_lock = threading.Lock()
@@ -312,6 +318,8 @@ class LLMClient:
             with ``error`` set (``"timeout: ..."``) and ``output`` None.
         """
         key = cache_key(request)
+        if not self.offline and self.cache is not None and self._probed is None:
+            await asyncio.to_thread(self.probe)
         hit = self._cached(key, request.model)
         if hit is not None:
             self._count(requests=1, cache_hits=1)
@@ -333,23 +341,69 @@ class LLMClient:
                 latency_s=completion.latency_s or 0.0,
             )
             if self.cache is not None:
-                self.cache.put(key, request.model, completion, endpoint=self.endpoint)
+                self.cache.put(
+                    key, request.model, completion, endpoint=self.endpoint, served_model=self.served_model(request.model)
+                )
         return completion
 
+    def probe(self) -> tuple[str | None, str]:
+        """Ask the endpoint once which model it serves (``GET {base_url}/models``).
+
+        Called before the first cache lookup of a session, so that a model swapped
+        in behind the same URL never gets the old model's cached answers. Offline
+        clients never call it.
+
+        Returns:
+            ``(model, source)``: the one model the endpoint lists and ``"probe"``, or
+            None and why the configured model name stands in (the probe failed, or
+            the endpoint lists several models).
+        """
+        with self._probe_lock:
+            if self._probed is not None:
+                return self._probed
+            import httpx
+
+            url = f"{self.base_url}/models"
+            try:
+                response = httpx.get(
+                    url, headers={"Authorization": f"Bearer {self._api_key}"}, timeout=min(self.timeout_s, 10.0)
+                )
+                response.raise_for_status()
+                ids = [str(m["id"]) for m in response.json()["data"]]
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                why = redact(f"GET {sanitize_url(url)} failed ({type(exc).__name__}: {exc})", self._api_key)[:300]
+                self._probed = (None, f"configured name: {why}")
+            else:
+                if len(ids) == 1:
+                    self._probed = (ids[0], "probe")
+                else:
+                    self._probed = (None, f"configured name: GET {sanitize_url(url)} lists {len(ids)} models")
+            if self._probed[0] is None:
+                log.warning(
+                    "%s: the served model is not known (%s); cache entries are matched on the model name asked "
+                    "for, so a model swapped in behind this URL under the same name would not be noticed.",
+                    sanitize_url(self.base_url),
+                    self._probed[1],
+                )
+            return self._probed
+
+    def served_model(self, model: str) -> str | None:
+        """The served model behind ``model`` in the cache identity: the probed one, else ``model``.
+
+        None for an offline client (it cannot ask the endpoint).
+        """
+        if self.offline:
+            return None
+        probed, _ = self._probed if self._probed is not None else self.probe()
+        return probed if probed is not None else model
+
     def _cached(self, key: str, model: str) -> Completion | None:
-        """A cache hit for this endpoint, unless another served model made it."""
+        """A cache hit for this endpoint and the model it serves now."""
         if self.cache is None:
             return None
-        hit = self.cache.get(key, None if self.offline else self.endpoint)
-        if hit is None or self.offline:
-            return hit
-        seen = self._served.get(model)
-        if seen is not None:
-            # The endpoint answered this session as (served model, fingerprint): an
-            # entry stored under another identity is another model's answer.
-            for now, then in zip(seen, (hit.served_model, hit.system_fingerprint), strict=True):
-                if now is not None and then is not None and now != then:
-                    return None
+        hit = self.cache.get(key, self.endpoint, self.served_model(model))
+        if hit is not None and hit.served_model is not None:
+            self._served.setdefault(model, (hit.served_model, hit.system_fingerprint))
         return hit
 
     def identity(self, model: str) -> dict[str, str | None]:
@@ -359,22 +413,28 @@ class LLMClient:
             model: the model name requests ask for.
 
         Returns:
-            ``{"endpoint", "base_url", "model", "served_model", "system_fingerprint"}``:
-            the identity (:attr:`endpoint`), the normalized base URL, the model
-            asked for, and what the endpoint said it served in its last live
-            answer this session (None until one arrived, or when it does not say).
+            ``{"endpoint", "base_url", "model", "served_model", "served_model_source",
+            "system_fingerprint"}``: the identity (:attr:`endpoint`), the normalized
+            base URL, the model asked for, the served model the cache is keyed on
+            (the probe's, else the name asked for; None offline) and how it was
+            known, and the fingerprint of the last answer this session.
 
         Examples:
             >>> LLMClient("HTTP://127.0.0.1:9/v1/", cache=None).identity("m")["endpoint"]
             'http://127.0.0.1:9/v1'
         """
-        served, fingerprint = self._served.get(model, (None, None))
+        if self.offline:
+            served, source = None, "offline: not asked"
+        else:
+            probed, source = self._probed if self._probed is not None else self.probe()
+            served = probed if probed is not None else model
         return {
             "endpoint": self.endpoint,
             "base_url": normalize_base_url(self.base_url),
             "model": model,
             "served_model": served,
-            "system_fingerprint": fingerprint,
+            "served_model_source": source,
+            "system_fingerprint": self._served.get(model, (None, None))[1],
         }
 
     async def acomplete_many(
@@ -494,10 +554,19 @@ class LLMClient:
                 self._describe(exc, request) if isinstance(exc, Exception) else exc,
             )
 
+        def retry_this(state: tenacity.RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is None:
+                return False
+            reason = error_reason(exc)
+            # A malformed body is asked once more (a proxy hiccup), not max_retries times:
+            # a server that answers malformed bodies will not stop on the fifth try.
+            return reason in RETRYABLE and (reason != "malformed_response" or state.attempt_number < 2)
+
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self.max_retries + 1),
             wait=wait,
-            retry=tenacity.retry_if_exception(lambda e: error_reason(e) in RETRYABLE),
+            retry=retry_this,
             before_sleep=before_sleep,
             reraise=True,
         )

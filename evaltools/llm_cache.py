@@ -182,12 +182,13 @@ class Completion:
 class LLMCache:
     """A content-addressed completion cache in one SQLite file.
 
-    A completion is stored under (request key, endpoint): :func:`cache_key` of the
-    request and the endpoint's normalized base URL. The same request sent to
-    another endpoint is another entry, so switching ``base_url`` never replays the
-    old model's answers. Each entry also records the model name the endpoint said
-    it served and its ``system_fingerprint``; the client uses them to refuse
-    entries made by a different served model behind the same URL.
+    A completion is stored under (request key, endpoint, served model):
+    :func:`cache_key` of the request, the endpoint's normalized base URL, and the
+    model the endpoint serves (what the client's ``GET /models`` probe found). The
+    same request sent to another endpoint, or to another model swapped in behind the
+    same URL, is another entry: neither replays nor overwrites the other. Each entry
+    also records the model name the answer's body gave and its ``system_fingerprint``
+    (recorded, not part of the identity).
 
     WAL mode with one transaction per stored completion: a process killed with
     SIGKILL loses nothing it had stored, and several processes may share the file.
@@ -196,7 +197,10 @@ class LLMCache:
 
     Only successful completions are stored; a failure is asked again next time.
     Entries written before endpoints were recorded (the ``completions`` table of
-    older files) have no endpoint: they are replayed in offline mode only.
+    older files) have no endpoint: they are replayed in offline mode only, after
+    the endpoint's own entries. Entries of the per-endpoint format before served
+    models (``endpoint_completions``) match when their body's model is the one
+    served now.
 
     Args:
         path: the SQLite file (created, with its folder, when missing).
@@ -207,11 +211,15 @@ class LLMCache:
     Examples:
         >>> import tempfile, os
         >>> cache = LLMCache(os.path.join(tempfile.mkdtemp(), "llm.sqlite"))
-        >>> cache.put("k", "m", Completion("hi", "stop", 3, 1, 0.2), endpoint="http://a/v1")
-        >>> cache.get("k", "http://a/v1").output, cache.get("k", "http://a/v1").cached, len(cache)
+        >>> cache.put("k", "m", Completion("hi", "stop", 3, 1, 0.2), endpoint="http://a/v1", served_model="m-v1")
+        >>> cache.get("k", "http://a/v1", "m-v1").output, cache.get("k", "http://a/v1", "m-v1").cached, len(cache)
         ('hi', True, 1)
-        >>> cache.get("k", "http://b/v1") is None, cache.get("k").output  # None: any endpoint (offline replay)
-        (True, 'hi')
+        >>> cache.get("k", "http://b/v1", "m-v1") is None, cache.get("k", "http://a/v1", "m-v2") is None
+        (True, True)
+        >>> cache.get("k", "http://a/v1").output  # offline: this endpoint's newest entry
+        'hi'
+        >>> cache.get("k", "http://b/v1") is None  # never another endpoint's
+        True
         >>> cache.close()
     """
 
@@ -225,71 +233,105 @@ class LLMCache:
             self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS endpoint_completions ("
-                " key TEXT NOT NULL, endpoint TEXT NOT NULL, model TEXT NOT NULL, output TEXT NOT NULL,"
-                " finish_reason TEXT, prompt_tokens INTEGER, completion_tokens INTEGER,"
-                " latency_s REAL, served_model TEXT, system_fingerprint TEXT, created_at TEXT NOT NULL,"
-                " PRIMARY KEY (key, endpoint)) WITHOUT ROWID"
-            )
-            self._legacy = (
-                self._conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'completions'"
-                ).fetchone()
-                is not None
-            )
+            tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
                 f"The LLM cache file is not an SQLite database ({exc}). "
                 "Point the cache at a new file or delete this one.",
                 path=self.path,
             ) from None
+        # The table is made on the first put: opening a recorded cache writes nothing.
+        self._served = "served_completions" in tables
+        self._per_endpoint = "endpoint_completions" in tables
+        self._legacy = "completions" in tables
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             raise RuntimeError(f"The LLM cache {self.path} is closed.")
         return self._conn
 
-    def get(self, key: str, endpoint: str | None = None) -> Completion | None:
+    def get(self, key: str, endpoint: str | None = None, served_model: str | None = None) -> Completion | None:
         """The cached completion for ``key`` (with ``cached=True``), or None.
 
         Args:
             key: the request's :func:`cache_key`.
-            endpoint: the endpoint's normalized base URL; only its entries match.
-                None matches any endpoint, older endpoint-less entries included
-                (offline replay of a recorded cache).
+            endpoint: the endpoint's identity; only its entries match (offline, entries
+                stored with no endpoint too). None matches only the endpoint-less
+                entries of older files (the recorded demo cache).
+            served_model: the model the endpoint serves now (the client's probe);
+                only entries made under it match. None (offline replay, which cannot
+                ask the endpoint) takes this endpoint's newest entry, then an
+                endpoint-less one; never another endpoint's.
         """
-        cols = "output, finish_reason, prompt_tokens, completion_tokens, latency_s, served_model, system_fingerprint"
+        cols = (
+            "output, finish_reason, prompt_tokens, completion_tokens, latency_s, answer_model, system_fingerprint"
+        )
+        old_cols = (
+            "output, finish_reason, prompt_tokens, completion_tokens, latency_s, served_model, system_fingerprint"
+        )
+        row = None
         with self._lock:
             db = self._db()
-            if endpoint is not None:
-                row = db.execute(
-                    f"SELECT {cols} FROM endpoint_completions WHERE key = ? AND endpoint = ?", (key, endpoint)
-                ).fetchone()
-            else:
-                row = db.execute(
-                    f"SELECT {cols} FROM endpoint_completions WHERE key = ? ORDER BY created_at DESC LIMIT 1", (key,)
-                ).fetchone()
-                if row is None and self._legacy:
+            if endpoint is not None and served_model is not None:
+                if self._served:
                     row = db.execute(
-                        "SELECT output, finish_reason, prompt_tokens, completion_tokens, latency_s, NULL, NULL"
-                        " FROM completions WHERE key = ?",
-                        (key,),
+                        f"SELECT {cols} FROM served_completions WHERE key = ? AND endpoint = ? AND served_model = ?",
+                        (key, endpoint, served_model),
                     ).fetchone()
+                if row is None and self._per_endpoint:
+                    # Entries of the previous format: the served model was the body's.
+                    row = db.execute(
+                        f"SELECT {old_cols} FROM endpoint_completions WHERE key = ? AND endpoint = ?"
+                        " AND coalesce(served_model, model) = ?",
+                        (key, endpoint, served_model),
+                    ).fetchone()
+                return self._completion(row)
+            if endpoint is not None:
+                if self._served:
+                    # This endpoint's newest entry first, then one stored with no endpoint.
+                    row = db.execute(
+                        f"SELECT {cols} FROM served_completions WHERE key = ? AND endpoint IN (?, '')"
+                        " ORDER BY endpoint = ? DESC, created_at DESC LIMIT 1",
+                        (key, endpoint, endpoint),
+                    ).fetchone()
+                if row is None and self._per_endpoint:
+                    row = db.execute(
+                        f"SELECT {old_cols} FROM endpoint_completions WHERE key = ? AND endpoint IN (?, '')"
+                        " ORDER BY endpoint = ? DESC LIMIT 1",
+                        (key, endpoint, endpoint),
+                    ).fetchone()
+            if row is None and self._legacy:
+                row = db.execute(
+                    "SELECT output, finish_reason, prompt_tokens, completion_tokens, latency_s, NULL, NULL"
+                    " FROM completions WHERE key = ?",
+                    (key,),
+                ).fetchone()
+        return self._completion(row)
+
+    @staticmethod
+    def _completion(row: Any) -> Completion | None:
         if row is None:
             return None
         return Completion(
             row[0], row[1], row[2], row[3], row[4], cached=True, served_model=row[5], system_fingerprint=row[6]
         )
 
-    def put(self, key: str, model: str, completion: Completion, *, endpoint: str = "") -> None:
-        """Store a successful completion under (``key``, ``endpoint``), committed before returning."""
+    def put(
+        self, key: str, model: str, completion: Completion, *, endpoint: str = "", served_model: str | None = None
+    ) -> None:
+        """Store a successful completion under (``key``, ``endpoint``, ``served_model``), committed before returning.
+
+        ``served_model`` is the endpoint's identity for the model (the client's
+        probe); None stores it under the model name asked for. Another served model's
+        entry for the same request is kept beside this one, not overwritten.
+        """
         if completion.output is None or completion.error is not None:
             raise ValueError("Only successful completions are cached.")
         now = datetime.now(UTC).isoformat(timespec="microseconds")
         row = (
             key,
             endpoint,
+            served_model if served_model is not None else model,
             model,
             completion.output,
             completion.finish_reason,
@@ -301,16 +343,29 @@ class LLMCache:
             now,
         )
         with self._lock:
-            self._db().execute(
-                "INSERT OR REPLACE INTO endpoint_completions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row
-            )
+            db = self._db()
+            if not self._served:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS served_completions ("
+                    " key TEXT NOT NULL, endpoint TEXT NOT NULL, served_model TEXT NOT NULL, model TEXT NOT NULL,"
+                    " output TEXT NOT NULL, finish_reason TEXT, prompt_tokens INTEGER, completion_tokens INTEGER,"
+                    " latency_s REAL, answer_model TEXT, system_fingerprint TEXT, created_at TEXT NOT NULL,"
+                    " PRIMARY KEY (key, endpoint, served_model)) WITHOUT ROWID"
+                )
+                self._served = True
+            db.execute("INSERT OR REPLACE INTO served_completions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
     def __len__(self) -> int:
         with self._lock:
             db = self._db()
-            n = int(db.execute("SELECT COUNT(*) FROM endpoint_completions").fetchone()[0])
-            if self._legacy:
-                n += int(db.execute("SELECT COUNT(*) FROM completions").fetchone()[0])
+            n = 0
+            for table, present in (
+                ("served_completions", self._served),
+                ("endpoint_completions", self._per_endpoint),
+                ("completions", self._legacy),
+            ):
+                if present:
+                    n += int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608 - fixed names
             return n
 
     def close(self) -> None:

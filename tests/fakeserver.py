@@ -99,6 +99,7 @@ class FakeOpenAIServer:
         self.json_mode = json_mode
         self.script: list[Reply] = []
         self.requests: list[LoggedRequest] = []
+        self.probes: list[LoggedRequest] = []
         self.gate = threading.Event()
         self.answered = 0
         self.in_flight = 0
@@ -266,9 +267,12 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             headers = {k.lower(): v for k, v in self.headers.items()}
-            server.requests.append(LoggedRequest(self.path, headers, None))
+            # GETs (the client's GET /models identity probe) are logged apart from the
+            # completion requests, which tests count and inspect.
+            server.probes.append(LoggedRequest(self.path, headers, None))
             if self.path.rstrip("/").endswith("/models"):
-                names = server.models or ("fake-model",)
+                # A server serving one model lists that one (llama.cpp does).
+                names = server.models or ((server.served_model,) if server.served_model else ("fake-model",))
                 data = [{"id": n, "object": "model", "owned_by": "fake"} for n in names]
                 self._send(200, json.dumps({"object": "list", "data": data}).encode())
             else:

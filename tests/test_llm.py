@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import sqlite3
 import time
@@ -121,14 +122,14 @@ def test_cache_persists_across_connections_and_uses_wal(tmp_path):
     cache = LLMCache(path)
     cache.put("k1", "m", Completion("out", "length", 4, 2, 0.25))
     # Read through a second, independent connection before close(): committed already.
-    row = sqlite3.connect(path).execute("SELECT output, finish_reason, latency_s FROM endpoint_completions").fetchone()
+    row = sqlite3.connect(path).execute("SELECT output, finish_reason, latency_s FROM served_completions").fetchone()
     assert row == ("out", "length", 0.25)
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     cache.close()
     again = LLMCache(path)
-    hit = again.get("k1")
+    hit = again.get("k1", "", "m")
     assert hit is not None and hit.cached and hit.output == "out" and hit.prompt_tokens == 4
-    assert again.get("missing") is None
+    assert again.get("missing", "", "m") is None
     with pytest.raises(ValueError):
         again.put("k2", "m", Completion(None, error="timeout: x"))
 
@@ -175,7 +176,7 @@ def test_failures_are_not_cached(tmp_path, server):
         ("[[status=404]]", "model_not_found", 1),
         ("[[status=400]]", "bad_request", 1),
         ("[[status=422]]", "bad_request", 1),
-        ("[[malformed]]", "malformed_response", 3),
+        ("[[malformed]]", "malformed_response", 2),  # asked again once only
         ("[[drop]]", "connection_error", 3),
     ],
 )
@@ -192,7 +193,7 @@ def test_persistent_faults_are_recorded_with_a_reason(server, text, reason, atte
     [
         "[[status=500,times=2]]",
         "[[status=502,times=1]]",
-        "[[malformed,times=2]]",
+        "[[malformed,times=1]]",
         "[[drop,times=1]]",
         "[[status=429,times=2]]",
     ],
@@ -345,7 +346,7 @@ def test_completer_json_mode_and_fallback(tmp_path):
         judge = LLMCompleter("fake-model", base_url=srv.base_url, cache=tmp_path / "j.sqlite", **FAST)
         out = judge.complete([{"role": "user", "content": "rate it"}], response_format={"type": "json_object"})
         assert out == "echo: rate it"
-        bodies = [r.body for r in srv.requests]
+        bodies = [r.body for r in srv.requests if r.path.endswith("/chat/completions")]
         assert "response_format" in bodies[0] and "response_format" not in bodies[1]
         # The model is remembered as not supporting JSON mode: one request next time.
         judge.complete("another", response_format={"type": "json_object"})
@@ -467,6 +468,28 @@ def test_malformed_200_bodies_are_errors_never_cached(tmp_path, server, body, re
     assert server.completion_calls == 3
 
 
+def test_malformed_bodies_are_retried_once_whatever_max_retries(server):
+    c = LLMClient(server.base_url, cache=None, **{**FAST, "max_retries": 6}).complete(req("[[malformed]]"))
+    assert c.error_reason == "malformed_response" and c.attempts == 2 and server.completion_calls == 2
+
+
+def test_null_content_cut_by_max_tokens_is_an_empty_truncated_answer(tmp_path, server):
+    # A reasoning model that spends max_tokens thinking sends content null, finish_reason length.
+    body = (
+        b'{"model": "fake-model", "choices": [{"message": {"role": "assistant", "content": null,'
+        b' "reasoning_content": "Let me think"}, "finish_reason": "length"}],'
+        b' "usage": {"prompt_tokens": 5, "completion_tokens": 16}}'
+    )
+    server.script.append(Reply(raw_body=body))
+    cache = LLMCache(tmp_path / "c.sqlite")
+    c = LLMClient(server.base_url, cache=cache, **FAST).complete(req("q"))
+    assert c.ok and c.output == "" and c.finish_reason == "length" and c.attempts == 1
+    assert c.completion_tokens == 16 and server.completion_calls == 1
+    # It is the endpoint's answer at these settings: cached, replayed with its finish_reason.
+    again = LLMClient(server.base_url, cache=cache, **FAST).complete(req("q"))
+    assert again.cached and again.output == "" and again.finish_reason == "length"
+
+
 def test_refusal_field_with_null_content_is_the_answer(server):
     body = (
         b'{"choices": [{"message": {"role": "assistant", "content": null, "refusal": "I cannot help with that."},'
@@ -497,19 +520,49 @@ def test_cache_entry_of_another_served_model_is_not_replayed(tmp_path):
         first = LLMClient(srv.base_url, cache=cache_path, **FAST)
         assert first.complete(req("x")).served_model == "model-a.gguf"
         assert first.identity("fake-model")["served_model"] == "model-a.gguf"
-        # The server behind the same URL now runs another model.
+        # The server behind the same URL now runs another model. A new session asks
+        # GET /models before its first lookup, so even a fully warm cache is not replayed.
         srv.served_model, srv.system_fingerprint = "model-b.gguf", "fp-2"
         client = LLMClient(srv.base_url, cache=cache_path, **FAST)
-        assert client.complete(req("y")).served_model == "model-b.gguf"  # live: learns the new identity
         x = client.complete(req("x"))
-        assert not x.cached and x.served_model == "model-b.gguf" and srv.completion_calls == 3
+        assert not x.cached and x.served_model == "model-b.gguf" and srv.completion_calls == 2
         assert client.identity("fake-model") == {
             "endpoint": srv.base_url,
             "base_url": srv.base_url,
             "model": "fake-model",
             "served_model": "model-b.gguf",
+            "served_model_source": "probe",
             "system_fingerprint": "fp-2",
         }
+        assert len(srv.probes) == 2  # once per client session
+        # The new model's answer is stored beside the old one, not over it.
+        srv.served_model = "model-a.gguf"
+        back = LLMClient(srv.base_url, cache=cache_path, **FAST).complete(req("x"))
+        assert back.cached and back.served_model == "model-a.gguf" and srv.completion_calls == 2
+    assert len(LLMCache(cache_path)) == 2
+
+
+def test_a_changed_fingerprint_alone_still_replays(tmp_path):
+    cache_path = tmp_path / "c.sqlite"
+    with FakeOpenAIServer(served_model="model-a.gguf", system_fingerprint="fp-1") as srv:
+        LLMClient(srv.base_url, cache=cache_path, **FAST).complete(req("x"))
+        srv.system_fingerprint = "fp-2"
+        client = LLMClient(srv.base_url, cache=cache_path, **FAST)
+        assert client.complete(req("y")).system_fingerprint == "fp-2"  # live: the new fingerprint is seen
+        hit = client.complete(req("x"))
+        assert hit.cached and hit.system_fingerprint == "fp-1" and srv.completion_calls == 2
+
+
+def test_when_the_probe_cannot_tell_the_model_name_asked_for_stands_in(tmp_path, caplog):
+    cache_path = tmp_path / "c.sqlite"
+    with FakeOpenAIServer(models=("fake-model", "other")) as srv:
+        client = LLMClient(srv.base_url, cache=cache_path, **FAST)
+        with caplog.at_level(logging.WARNING, logger="evaltools.llm"):
+            assert client.complete(req("x")).ok
+        ident = client.identity("fake-model")
+        assert ident["served_model"] == "fake-model" and "lists 2 models" in ident["served_model_source"]
+        assert "served model is not known" in caplog.text
+        assert LLMClient(srv.base_url, cache=cache_path, **FAST).complete(req("x")).cached
 
 
 def test_entries_from_before_endpoints_replay_offline_only(tmp_path):

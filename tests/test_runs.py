@@ -608,6 +608,8 @@ def test_switching_endpoint_never_reuses_the_old_models_outputs(tmp_path):
             "base_url": a.base_url,
             "model": "fake-model",
             "served_model": "fake-model",
+            "served_model_source": "probe",
+            "answer_models": ["fake-model"],
             "system_fingerprints": [],
         }
         # An explicit new run id against b is filled by b, not from a's cache entries.
@@ -635,6 +637,22 @@ def test_run_resumed_against_another_served_model_is_refused(tmp_path):
             _gen(gs, srv.base_url, runs, run_id="r")
     ids = [r["id"] for r in lines_of(runs / "r" / "outputs.jsonl")]
     assert sorted(ids) == ["i000", "i002"]  # the other model's answer was not recorded
+
+
+def test_model_swapped_behind_the_same_url_is_never_evaluated_from_the_old_cache(tmp_path):
+    gs = make_golden(tmp_path / "g", ["a", "b", "c"])
+    runs = tmp_path / "runs"
+    with FakeOpenAIServer(served_model="model-old.gguf") as srv:
+        _gen(gs, srv.base_url, runs, run_id="old")
+        srv.served_model = "model-new.gguf"  # restarted with another model behind the same URL
+        new = _gen(gs, srv.base_url, runs, run_id="new")
+        assert srv.completion_calls == 6 and not new.outputs["cached"].any()
+        assert new.manifest["endpoint"]["served_model"] == "model-new.gguf"
+        # A warm rerun under another id is served from the cache and its manifest names the model.
+        warm = _gen(gs, srv.base_url, runs, run_id="warm")
+        assert warm.outputs["cached"].all() and srv.completion_calls == 6
+        assert warm.manifest["endpoint"]["served_model"] == "model-new.gguf"
+        assert warm.manifest["endpoint"]["answer_models"] == ["model-new.gguf"]
 
 
 LOCK_CHILD = """
