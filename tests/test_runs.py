@@ -586,6 +586,14 @@ def test_run_resumed_against_another_served_model_is_refused(tmp_path):
     assert sorted(ids) == ["i000", "i002"]  # the other model's answer was not recorded
 
 
+def test_cli_run_takes_an_endpoint_name(tmp_path, server, capsys):
+    args = ["run", "--golden", str(TINY), "--variant", "terse", "--base-url", server.base_url]
+    args += ["--runs-dir", str(tmp_path), "--run-id", "named", "--endpoint", "local:model.gguf", "--no-progress"]
+    assert _cli(*args) == 0
+    manifest = json.loads((tmp_path / "named" / "manifest.json").read_text())
+    assert manifest["endpoint"]["endpoint"] == "local:model.gguf"
+
+
 def test_model_swapped_behind_the_same_url_is_never_evaluated_from_the_old_cache(tmp_path):
     gs = make_golden(tmp_path / "g", ["a", "b", "c"])
     runs = tmp_path / "runs"
