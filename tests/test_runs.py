@@ -238,8 +238,8 @@ def test_faults_are_recorded_per_item_and_the_run_goes_on(tmp_path, server):
     # Resuming asks again for the failed items only, and keeps one line per item.
     calls = server.completion_calls
     run = generate(Variant.from_card(gs, "v"), gs, client=client, run_id="f", runs_dir=tmp_path, progress=False)
-    # 5 failed items: 3 retryable x 3 attempts + 2 non-retryable x 1 attempt
-    assert server.completion_calls - calls == 3 * 3 + 2
+    # 5 failed items: 2 retryable x 3 attempts + 1 malformed x 2 (one retry) + 2 non-retryable x 1 attempt
+    assert server.completion_calls - calls == 2 * 3 + 2 + 2
     assert len(lines_of(tmp_path / "f" / "outputs.jsonl")) == 10 and run.summary.n_errors == 5
     client.close()
 
