@@ -864,8 +864,12 @@ def _param_error(name: str, expected: str, got: object) -> InputError:
 
 
 def _ids_of(x: object) -> pd.Index | None:
-    """The ids a Series carries, or None when its index is the default 0..n-1."""
-    if isinstance(x, (pd.Series, pd.DataFrame)) and not isinstance(x.index, pd.RangeIndex):
+    """The ids a Series carries, or None when its index is the default 0..n-1.
+
+    Any other index, a range starting at 1 included, is ids: two Series indexed
+    0..n-1 and 1..n do not hold the same pairs.
+    """
+    if isinstance(x, (pd.Series, pd.DataFrame)) and not x.index.equals(pd.RangeIndex(len(x))):
         return x.index
     return None
 
@@ -879,6 +883,12 @@ def _check_same_ids(named: dict[str, Any]) -> dict[str, Any]:
     with_ids = {k: ix for k, v in named.items() if v is not None and (ix := _ids_of(v)) is not None}
     if not with_ids:
         return named
+    # Once one Series carries ids, another Series' default 0..n-1 index is ids too.
+    with_ids = {
+        k: (v.index if isinstance(v, (pd.Series, pd.DataFrame)) else None)
+        for k, v in named.items()
+        if isinstance(v, (pd.Series, pd.DataFrame))
+    }
     ref_name, ref = next(iter(with_ids.items()))
     if ref.has_duplicates:
         raise InputError(
@@ -1490,26 +1500,16 @@ def load_pairwise_verdicts(path: str | Path) -> pd.DataFrame:
         >>> load_pairwise_verdicts(f)[["item_id", "first"]].to_dict("records")
         [{'item_id': '1', 'first': 'A'}]
     """
-    import json
-
     p = Path(path)
     if not p.is_file():
         raise InputError("No such verdict file.", path=p)
     if p.suffix == ".jsonl":
-        rows = []
-        for no, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"Not JSON: {exc.msg}.", path=p, line=no) from None
-            if not isinstance(rec, dict):
-                raise InputError(f"Each line must be a JSON object. Got {type(rec).__name__} instead.", path=p, line=no)
-            rows.append(rec)
+        from ._io import iter_jsonl
+
+        rows = [rec for _, rec in iter_jsonl(p, allow_empty=True)]
         frame = pd.DataFrame(rows)
     elif p.suffix == ".csv":
-        frame = pd.read_csv(p, dtype=object, keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(p, dtype=object, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
     elif p.suffix == ".parquet":
         frame = pd.read_parquet(p)
     else:

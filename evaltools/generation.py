@@ -588,7 +588,14 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, help="override the variant's max_tokens")
     p.add_argument("--seed", type=int, help="override the variant's seed")
     p.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
-    p.add_argument("--run-id", help="run id (default: <set>-<variant>-<hash of set version and variant>)")
+    p.add_argument(
+        "--run-id", help="run id (default: <set>-<variant>-<hash of set version, variant and endpoint>)"
+    )
+    p.add_argument(
+        "--endpoint",
+        help="the endpoint's identity in the cache and manifest (default: the normalized base URL); "
+        "name it when one server comes back at another URL",
+    )
     p.add_argument("--runs-dir", default="runs", help="run store (default runs/)")
     p.add_argument("--cache", help="cache file (default <runs-dir>/llm_cache.sqlite)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
@@ -651,6 +658,7 @@ def _generate_for_cli(args: argparse.Namespace, variant: Variant, gs: GoldenSet,
         timeout_s=args.timeout,
         max_retries=args.max_retries,
         item_timeout_s=args.item_timeout,
+        endpoint=args.endpoint,
     )
 
 

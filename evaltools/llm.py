@@ -250,6 +250,11 @@ class LLMClient:
         url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
         if urlsplit(url).scheme not in ("http", "https"):
             raise ConfigError(f"The 'base_url' parameter must be an http(s) URL. Got {sanitize_url(url)!r}.")
+        try:
+            urlsplit(url).port  # noqa: B018 - raises on a port out of range or not a number
+        except ValueError as exc:
+            host = urlsplit(url).netloc.rsplit("@", 1)[-1]  # no credentials
+            raise ConfigError(f"The 'base_url' parameter has a bad host or port {host!r}: {exc}.") from None
         self.base_url = url.rstrip("/")
         if endpoint is not None and (not isinstance(endpoint, str) or not endpoint.strip()):
             raise ConfigError(f"The 'endpoint' parameter of LLMClient must be a non-empty string. Got {endpoint!r}.")

@@ -533,3 +533,21 @@ def test_unknown_text_codes_suggest_a_mapping() -> None:
         n_resamples=200,
     )
     assert r.consistency.value == 0.5
+
+
+def test_series_indexed_from_one_are_ids_not_positions() -> None:
+    # range(n) against range(1, n+1): the same length, not the same pairs.
+    first = pd.Series(["A", "B", "A"] * 20)
+    second = pd.Series(["A", "B", "A"] * 20, index=range(1, 61))
+    with pytest.raises(InputError, match=r"do not match: 1 ids only in 'second' \(e.g. \[0\]\)|do not match"):
+        calibrate_pairwise(first, second, pd.Series(["A", "B", "B"] * 20), n_resamples=100)
+
+
+def test_verdict_jsonl_with_a_bom_loads(tmp_path) -> None:
+    path = tmp_path / "v.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"item_id": "p1", "first": "A", "second": "B", "human": "A"}\n')
+    assert load_pairwise_verdicts(path)["item_id"].tolist() == ["p1"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"item_id": "p1", "first": "A"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad\.jsonl:2: The line is not valid JSON"):
+        load_pairwise_verdicts(bad)

@@ -604,3 +604,8 @@ def test_api_key_with_inner_whitespace_is_a_clear_config_error(monkeypatch, valu
     with pytest.raises(ConfigError, match=what) as info:
         LLMClient("http://127.0.0.1:9/v1", cache=None, api_key_env="EVAL_KEY")
     assert "sk-" not in str(info.value).replace("$EVAL_KEY", "")
+
+
+def test_base_url_with_a_bad_port_is_a_config_error_naming_it():
+    with pytest.raises(ConfigError, match="'base_url'.*80800"):
+        LLMClient("http://localhost:80800/v1", cache=None)

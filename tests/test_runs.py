@@ -238,8 +238,8 @@ def test_faults_are_recorded_per_item_and_the_run_goes_on(tmp_path, server):
     # Resuming asks again for the failed items only, and keeps one line per item.
     calls = server.completion_calls
     run = generate(Variant.from_card(gs, "v"), gs, client=client, run_id="f", runs_dir=tmp_path, progress=False)
-    # 5 failed items: 3 retryable x 3 attempts + 2 non-retryable x 1 attempt
-    assert server.completion_calls - calls == 3 * 3 + 2
+    # 5 failed items: 2 retryable x 3 attempts + 1 malformed x 2 (one retry) + 2 non-retryable x 1 attempt
+    assert server.completion_calls - calls == 2 * 3 + 2 + 2
     assert len(lines_of(tmp_path / "f" / "outputs.jsonl")) == 10 and run.summary.n_errors == 5
     client.close()
 
@@ -637,6 +637,14 @@ def test_run_resumed_against_another_served_model_is_refused(tmp_path):
             _gen(gs, srv.base_url, runs, run_id="r")
     ids = [r["id"] for r in lines_of(runs / "r" / "outputs.jsonl")]
     assert sorted(ids) == ["i000", "i002"]  # the other model's answer was not recorded
+
+
+def test_cli_run_takes_an_endpoint_name(tmp_path, server, capsys):
+    args = ["run", "--golden", str(TINY), "--variant", "terse", "--base-url", server.base_url]
+    args += ["--runs-dir", str(tmp_path), "--run-id", "named", "--endpoint", "local:model.gguf", "--no-progress"]
+    assert _cli(*args) == 0
+    manifest = json.loads((tmp_path / "named" / "manifest.json").read_text())
+    assert manifest["endpoint"]["endpoint"] == "local:model.gguf"
 
 
 def test_model_swapped_behind_the_same_url_is_never_evaluated_from_the_old_cache(tmp_path):
