@@ -58,10 +58,10 @@ def test_window_refusal_counts_are_the_python_detector_s():
 
 
 def test_a_clean_monitor_call_on_a_dataframe_emits_no_warning():
-    syn = generate_synthetic_logs(days=15, requests_per_hour=30, incidents=None, seed=3)
+    syn = generate_synthetic_logs(days=36, requests_per_hour=30, incidents=None, seed=3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # DeprecationWarning, Pandas4Warning, ResourceWarning... all fail
-        result = monitor(syn.logs, window="day")
+        result = monitor(syn.logs, window="day")  # 36 days: enough to score every metric
         del result
         import gc
 
