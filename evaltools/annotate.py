@@ -66,6 +66,9 @@ def scorable_items(golden: Any, dimensions: Collection[str] | None = None) -> di
     """
     from evaltools.scorers import dimensions_from_card
 
+    if not golden.card.get("dimensions") and dimensions is not None:
+        # a card that declares no dimensions yet: every item can be labelled
+        return {n: [it["id"] for it in golden.items] for n in dimensions}
     dims = {d.name: d for d in dimensions_from_card(golden)}
     names = list(dimensions) if dimensions is not None else [n for n, d in dims.items() if d.scorer == "judge"]
     unknown = [n for n in names if n not in dims]
@@ -74,6 +77,36 @@ def scorable_items(golden: Any, dimensions: Collection[str] | None = None) -> di
     calib = golden.calibration_ids
     return {n: [it["id"] for it in golden.items if dims[n].applies(it, calibration_ids=calib)] for n in names}
 
+
+
+def label_scales(
+    golden: Any, dimensions: Collection[str] | Mapping[str, Sequence[int]] | None = None
+) -> dict[str, tuple[int, ...]]:
+    """The label scale of each dimension to annotate.
+
+    Args:
+        golden: a :class:`~evaltools.golden.GoldenSet`.
+        dimensions: None (every judge dimension of the card, scales from their
+            rubrics), a list of those names, or a mapping name -> scale (labels
+            for dimensions the card does not declare yet).
+
+    Returns:
+        dimension -> allowed label values.
+
+    Raises:
+        InputError: a listed name is not a judge dimension of the card.
+    """
+    if isinstance(dimensions, Mapping):
+        return {str(k): tuple(int(x) for x in v) for k, v in dimensions.items()}
+    from evaltools.calibration_cli import judge_scales
+
+    scales, _levels = judge_scales(golden)
+    if dimensions is None:
+        return scales
+    unknown = [n for n in dimensions if n not in scales]
+    if unknown:
+        raise InputError(f"{unknown} are not judge dimensions of the card of {golden.name!r}; it has {list(scales)}.")
+    return {n: scales[n] for n in dimensions}
 
 
 def _keyzone(body: str) -> str:

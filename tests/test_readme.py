@@ -157,8 +157,10 @@ def test_every_readme_command_runs_as_printed(tmp_path: Path) -> None:
         expected = {"golden", "run", "import-outputs", "score", "calibrate", "gate", "report", "monitor", "demo"}
         assert expected <= set(ran)
         assert (project / "gate.md").read_text(encoding="utf-8").startswith("## evaltools gate")
-        for html in ("eval.html", "monitoring.html", "index.html"):
+        for html in ("eval.html", "monitoring.html"):
             assert (project / "reports" / html).stat().st_size > 10_000, html
+        index = (project / "reports" / "index.html").read_text(encoding="utf-8")  # a page of links, small
+        assert 'href="eval.html"' in index and 'href="monitoring.html"' in index
         assert oct((project / "reports" / "eval.html").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
     finally:
         server.terminate()

@@ -722,7 +722,8 @@ def ensure_scored(golden: Any, runs: Sequence[str | Path], *, progress: bool = T
     """
     from ..golden import load_golden
 
-    todo = [Path(r) for r in runs if not (Path(r) / SCORES_FILE).exists()]
+    # a folder that is not a run is left to the reader that follows, which names it ("No such run")
+    todo = [Path(r) for r in runs if (Path(r) / "manifest.json").is_file() and not (Path(r) / SCORES_FILE).exists()]
     if not todo:
         return []
     import warnings
