@@ -1,6 +1,6 @@
 """Benchmark the LLM layer, in process and end to end, against a fake server that answers after 200 ms.
 
-Part 1, in process (issue 3): :class:`~evaltools.llm.LLMClient` at concurrency 16 on
+Part 1, in process (issue 3): :class:`~evaltools.llm._client.LLMClient` at concurrency 16 on
 400 requests, next to the raw ``openai`` client with an ``asyncio.Semaphore``
 (no cache, no retries layer) on the same server; warm-cache overhead per call.
 Targets: throughput >= 0.9 of ideal (16 / 0.2 s = 80/s); warm overhead < 1 ms.
@@ -147,10 +147,10 @@ def raw_openai(base_url: str, texts: list[str]) -> float:
 
 
 def part1(base_url: str, tmp: Path) -> bool:
-    from evaltools.generation import generate
-    from evaltools.golden import load_golden
-    from evaltools.llm import ChatRequest, LLMClient, LLMCompleter
-    from evaltools.variant import Variant
+    from evaltools.golden._set import load_golden
+    from evaltools.llm._client import ChatRequest, LLMClient, LLMCompleter
+    from evaltools.runs._generate import generate
+    from evaltools.runs._variant import Variant
 
     tmp.mkdir(parents=True)
     ideal = CONCURRENCY / DELAY_S
@@ -330,7 +330,7 @@ class Evaltools(Tool):
         self.golden = write_golden(work / "golden", items)
         self.base_url = base_url
         script = Path(sys.executable).parent / "evaltools"
-        self.exe = [str(script)] if script.exists() else [sys.executable, "-m", "evaltools.cli"]
+        self.exe = [str(script)] if script.exists() else [sys.executable, "-m", "evaltools.cli._main"]
 
     def command(self, concurrency: int) -> list[str]:
         return [
@@ -455,7 +455,7 @@ class Inspect(Tool):
 
 def time_cli(args: list[str], repeat: int) -> float:
     script = Path(sys.executable).parent / "evaltools"
-    exe = [str(script)] if script.exists() else [sys.executable, "-m", "evaltools.cli"]
+    exe = [str(script)] if script.exists() else [sys.executable, "-m", "evaltools.cli._main"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     times = []
     for _ in range(repeat):

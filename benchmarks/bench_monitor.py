@@ -176,7 +176,7 @@ def _child(kind: str, path: Path) -> dict[str, float]:
     if kind == "cli":
         out = Path(tempfile.mkdtemp(prefix="evaltools_bench_")) / "monitoring.html"
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "evaltools.cli", "monitor", "--logs", str(path), "--out", str(out)],
+        subprocess.run([sys.executable, "-m", "evaltools.cli._main", "monitor", "--logs", str(path), "--out", str(out)],
                        check=True, capture_output=True, text=True)  # fmt: skip
         return {"s": time.perf_counter() - t0, "html_mb": out.stat().st_size / 1e6,
                 "rss_gb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2}  # fmt: skip

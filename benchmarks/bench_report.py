@@ -7,7 +7,7 @@ Usage (from the repository root)::
 Builds a synthetic golden set and three scored runs with the report test
 fixture's generator (tests/fixtures/make_report_fixture.py), then renders
 the eval report (every run) and the comparison report (first run as the
-baseline, two candidates) with :func:`evaltools.report.render_report`, as
+baseline, two candidates) with :func:`evaltools.report._render.render_report`, as
 ``evaltools report`` does. It prints wall times (papermill execution and
 nbconvert export) and file sizes, and the ratio of each render to a baseline
 measured in the same run: a notebook with only a parameters cell, which
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
 from make_report_fixture import build_fixture  # noqa: E402
 
-from evaltools.report import render_report  # noqa: E402
+from evaltools.report._render import render_report  # noqa: E402
 
 TIME_LIMIT_S = 60.0
 SIZE_LIMIT_B = 10_000_000

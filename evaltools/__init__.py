@@ -1,27 +1,28 @@
 """evaltools: does your LLM app get better or worse on your own users' queries?
 
-The public surface, in the order of the workflow: golden sets, runs, scorers,
-statistics and the gate, judge calibration, monitoring, reports.
+The front door, in the order of the workflow: golden sets, runs, scorers,
+judge calibration, statistics and the gate, monitoring, reports. Everything
+else is reachable as ``evaltools.<concept>.<name>``, one subpackage per
+concept (``evaltools.calibration.position_bias``, ``evaltools.gate.aa_noise_floor``).
 
 ``import evaltools`` is cheap: apart from the errors, every public name is
 imported on first use (PEP 562 ``__getattr__``), so a command that runs a
 golden set never pays for statsmodels, scikit-learn, plotly, papermill or the
-embedding stack. The ``if TYPE_CHECKING:`` block below is the one list of
-public names and where they live: type checkers read it as ordinary imports,
-and :func:`_lazy_names` reads the same block to resolve a name when it is
-first asked for.
+embedding stack. The ``TYPE_CHECKING`` block below is the one list of public
+names and where they live: type checkers read it as ordinary imports, and
+:func:`_lazy_names` reads the same block to resolve a name when it is first
+asked for.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
-import sys
-import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from evaltools._util import evaltools_version
+from evaltools.errors import (
     ConfigError,
     EvaltoolsError,
     GoldenSetError,
@@ -33,161 +34,107 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .annotate import Annotator
-    from .calibration import CalibrationReport, calibrate
-    from .calibration_pairwise import PairwiseCalibration, calibrate_pairwise, length_bias, position_bias
-    from .calibration_ppi import PPIResult, ppi_mean, ppi_mean_difference
-    from .gate import (
-        EXIT_BLOCK,
-        EXIT_NEEDS_REVIEW,
-        EXIT_PASS,
-        GateResult,
-        Verdict,
-        aa_noise_floor,
-        gate,
+    # 1. golden sets
+    # 4. judge calibration against human labels
+    from evaltools.calibration import Annotator, append_label, calibrate, calibrate_pairwise, load_labels, ppi_mean
+
+    # 5. statistics and the regression gate
+    from evaltools.gate import GateResult
+    from evaltools.gate import gate as regression_gate
+    from evaltools.golden import DEFAULT_TARGETS, GoldenSet, check_golden, load_golden, sample_golden
+
+    # 2. runs, through any OpenAI-compatible endpoint
+    from evaltools.llm import LLMCache, LLMClient
+
+    # 6. production monitoring
+    from evaltools.monitor import (
+        detect_anomalies,
+        estimate_judged_mean,
+        generate_synthetic_logs,
+        load_logs,
+        select_for_judging,
     )
-    from .generation import agenerate, generate
-    from .golden import (
-        DEFAULT_TARGETS,
-        GoldenCheck,
-        GoldenSet,
-        GoldenSetWarning,
-        check_golden,
-        largest_remainder,
-        load_golden,
-        sample_golden,
-    )
-    from .labels import append_label, calibration_subset, labels_from_csv, load_labels
-    from .llm import LLMCache, LLMClient, LLMCompleter
-    from .monitor import MonitorResult, detect_anomalies, estimate_judged_mean, load_logs, select_for_judging
-    from .monitor import monitor as monitor_logs
-    from .report import render_report, write_index
-    from .rubric import Rubric, load_rubric, rubric_names
-    from .runs import Run, import_outputs, load_run
-    from .scorers import (
-        Dimension,
-        Embedder,
+    from evaltools.monitor import monitor as monitor_logs
+
+    # 7. reports
+    from evaltools.report import render_report, write_index
+    from evaltools.runs import Variant, agenerate, generate, import_outputs, load_run
+
+    # 3. scorers: structured, semantic, LLM judge
+    from evaltools.scorers import (
+        PairwiseJudge,
+        RubricJudge,
         Score,
         SemanticSimilarity,
         dimensions_from_card,
         exact_match,
-        field_match,
         json_schema_valid,
-        json_valid,
-        normalized_match,
+        load_rubric,
         read_scores,
-        regex_match,
         required_fields,
-        score_outputs,
         score_run,
         summarize_scores,
     )
-    from .scorers.judge import JudgeClient, PairwiseJudge, RubricJudge
-    from .stats import (
-        Comparison,
-        PairedResult,
-        PostStratification,
-        UnmatchedItemsError,
-        compare,
-        mde,
-        n_required,
-        post_stratify,
-        power,
-        wilson_interval,
-    )
-    from .synthetic import generate_synthetic_logs
-    from .variant import Variant
+    from evaltools.stats import compare, mde, n_required
 
+
+# The subpackages, one concept each: everything not at the front door is
+# evaltools.<concept>.<name> (``evaltools.calibration.position_bias``).
+SUBPACKAGES = ("golden", "llm", "runs", "scorers", "calibration", "stats", "gate", "monitor", "report", "cli")
 
 __all__ = [
-    "DEFAULT_TARGETS",
-    "ConfigError",
-    "Dimension",
-    "Embedder",
     "EvaltoolsError",
-    "GoldenCheck",
-    "GoldenSet",
-    "GoldenSetError",
-    "GoldenSetWarning",
     "InputError",
+    "ConfigError",
+    "GoldenSetError",
     "RunError",
     "SchemaError",
-    "Score",
-    "SemanticSimilarity",
     "VersionMismatchError",
+    "LogError",
     "__version__",
-    "check_golden",
-    "dimensions_from_card",
-    "exact_match",
-    "field_match",
-    "json_schema_valid",
-    "json_valid",
-    "largest_remainder",
+    "DEFAULT_TARGETS",
+    "GoldenSet",
     "load_golden",
-    "normalized_match",
-    "read_scores",
-    "regex_match",
-    "required_fields",
+    "check_golden",
     "sample_golden",
-    "score_outputs",
+    "LLMClient",
+    "LLMCache",
+    "Variant",
+    "generate",
+    "agenerate",
+    "import_outputs",
+    "load_run",
+    "Score",
+    "dimensions_from_card",
     "score_run",
+    "read_scores",
     "summarize_scores",
-    "Comparison",
-    "PairedResult",
-    "PostStratification",
-    "UnmatchedItemsError",
+    "exact_match",
+    "json_schema_valid",
+    "required_fields",
+    "SemanticSimilarity",
+    "load_rubric",
+    "RubricJudge",
+    "PairwiseJudge",
+    "append_label",
+    "load_labels",
+    "Annotator",
+    "calibrate",
+    "calibrate_pairwise",
+    "ppi_mean",
     "compare",
     "mde",
     "n_required",
-    "post_stratify",
-    "power",
-    "wilson_interval",
-    "EXIT_BLOCK",
-    "EXIT_NEEDS_REVIEW",
-    "EXIT_PASS",
+    "regression_gate",
     "GateResult",
-    "Verdict",
-    "aa_noise_floor",
-    "gate",
-    "CalibrationReport",
-    "calibrate",
-    "PPIResult",
-    "ppi_mean",
-    "ppi_mean_difference",
-    "PairwiseCalibration",
-    "calibrate_pairwise",
-    "length_bias",
-    "position_bias",
-    "Rubric",
-    "load_rubric",
-    "rubric_names",
-    "append_label",
-    "calibration_subset",
-    "labels_from_csv",
-    "load_labels",
-    "JudgeClient",
-    "PairwiseJudge",
-    "RubricJudge",
-    "Annotator",
-    "Variant",
-    "Run",
-    "import_outputs",
-    "load_run",
-    "generate",
-    "agenerate",
-    "LLMCache",
-    "LLMClient",
-    "LLMCompleter",
+    "monitor_logs",
+    "load_logs",
+    "detect_anomalies",
+    "select_for_judging",
+    "estimate_judged_mean",
+    "generate_synthetic_logs",
     "render_report",
     "write_index",
-    "LogError",
-    "MonitorResult",
-    "detect_anomalies",
-    "estimate_judged_mean",
-    "load_logs",
-    "select_for_judging",
-    "monitor_logs",
-    "generate_synthetic_logs",
 ]
 
 
@@ -213,48 +160,21 @@ _LAZY = _lazy_names()
 
 def _load(name: str) -> Any:
     module, attr = _LAZY[name]
-    value = getattr(importlib.import_module(module, __name__), attr)
-    if name not in _SHADOWED:
-        globals()[name] = value  # later lookups skip __getattr__
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value  # later lookups skip __getattr__
     return value
-
-
-def _version() -> str:
-    # importlib.metadata scans every installed distribution: worth it only when asked.
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("evaltools")
-    except PackageNotFoundError:  # running from a source tree without installing
-        return "0.0.0+unknown"
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return _load(name)
     if name == "__version__":
-        globals()[name] = value = _version()
+        globals()[name] = value = evaltools_version()
         return value
+    if name in SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
-
-
-# Public names that are also subpackage names (``gate`` the function, ``evaltools.gate``
-# the package): importing the subpackage binds it as an attribute of this module, which
-# would hide the function. As ``from .gate import gate`` did when it ran eagerly, the
-# public name wins: the attribute is a property that always resolves to the function.
-_SHADOWED = {name for name, (module, _) in _LAZY.items() if module == f".{name}"}
-
-
-def _front_door() -> type[types.ModuleType]:
-    def shadowed(name: str) -> property:
-        # The setter ignores the import system binding the subpackage here.
-        return property(lambda self: _load(name), lambda self, value: None)
-
-    return type("_FrontDoor", (types.ModuleType,), {name: shadowed(name) for name in _SHADOWED})
-
-
-sys.modules[__name__].__class__ = _front_door()
+    return sorted(set(globals()) | set(_LAZY) | set(SUBPACKAGES) | {"__version__"})

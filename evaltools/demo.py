@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import RunError
-from .golden import GoldenSetWarning, check_golden, load_golden
-from .scorers import score_run, summarize_scores
+from evaltools.errors import RunError
+from evaltools.golden import GoldenSetWarning, check_golden, load_golden
+from evaltools.scorers import score_run, summarize_scores
 
 DEMO_JUDGE: dict[str, Any] = {"model": "smollm2-135m-instruct", "temperature": 0.0, "max_tokens": 128, "seed": 0}
 """Sampling settings of the bundled local judge whose verdicts the demo replays from the cache."""
@@ -54,11 +54,11 @@ def demo_judge_client(cache: str | Path) -> Any:
             (``scripts/record_demo_judge.sh`` writes it).
 
     Returns:
-        An offline :class:`~evaltools.llm.LLMCompleter`: a verdict that was not
+        An offline :class:`~evaltools.llm._client.LLMCompleter`: a verdict that was not
         recorded comes back unscored (``judge_call_failed``: cache miss), it is
         never fetched.
     """
-    from .llm import LLMCompleter
+    from evaltools.llm import LLMCompleter
 
     # The URL is never contacted in offline mode; it only has to be well formed.
     return LLMCompleter(base_url="http://127.0.0.1:9/v1", cache=cache, offline=True, api_key_env=None, **DEMO_JUDGE)
@@ -131,7 +131,7 @@ def run_demo(
 
 def _demo_calibration(gs: Any, scores: pd.DataFrame, out: Path) -> list[str]:
     """Calibrate the recorded judge against the reference labels; return the untrusted dimensions."""
-    from .calibration_cli import calibrate_golden
+    from evaltools.calibration import calibrate_golden
 
     report = calibrate_golden(gs, scores, rng=0)
     report.to_frame().to_csv(out / "scores" / "calibration.csv", index=False)
@@ -141,7 +141,7 @@ def _demo_calibration(gs: Any, scores: pd.DataFrame, out: Path) -> list[str]:
 
 def _demo_gate(baseline: pd.DataFrame, candidate: pd.DataFrame, out: Path, untrusted: list[str]) -> str:
     """Gate the second recorded variant against the first; write Markdown and JUnit beside the reports."""
-    from .gate import gate
+    from evaltools.gate import gate
 
     result = gate(baseline, candidate, untrusted=untrusted, rng=0)
     (out / "gate.md").write_text(result.to_markdown("comparison.html"), encoding="utf-8")
@@ -154,8 +154,8 @@ def _demo_gate(baseline: pd.DataFrame, candidate: pd.DataFrame, out: Path, untru
 
 def _demo_reports(gs: Any, runs: list[Path], out: Path, untrusted: list[str]) -> list[Path]:
     """Render the eval, comparison, calibration and monitoring reports and the index page."""
-    from .calibration_cli import judge_scales
-    from .report import render_report, write_index
+    from evaltools.calibration import judge_scales
+    from evaltools.report import render_report, write_index
 
     golden = str(gs.path)
     run_paths = [str(r) for r in runs]

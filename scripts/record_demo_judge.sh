@@ -18,7 +18,7 @@ import time
 from evaltools.demo import DEMO_JUDGE, find_runs
 from evaltools.golden import load_golden
 from evaltools.llm import LLMCompleter
-from evaltools.local_server import local_server
+from evaltools.llm import local_server
 from evaltools.scorers import dimensions_from_card, score_run
 
 golden = load_golden("golden/support")

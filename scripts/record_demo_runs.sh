@@ -19,12 +19,12 @@ cd "$(dirname "$0")/.."
 import shutil
 from pathlib import Path
 
-from evaltools.generation import generate
+from evaltools.runs import generate
 from evaltools.golden import load_golden
 from evaltools.llm import canonical_json
-from evaltools.local_server import local_server
+from evaltools.llm import local_server
 from evaltools.runs import load_run
-from evaltools.variant import Variant
+from evaltools.runs import Variant
 
 golden = load_golden("golden/support")
 with local_server() as server:

@@ -1,4 +1,4 @@
-"""Tests of evaltools.analysis (report tables) and evaltools.report_data (loading)."""
+"""Tests of evaltools.report._tables (report tables) and evaltools.report._data (loading)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
 
-from evaltools import analysis
+from evaltools import report as analysis
 from evaltools.errors import ConfigError, InputError, RunError, VersionMismatchError
-from evaltools.report_data import ReportData, load_report_data, query_text
+from evaltools.report._data import ReportData, load_report_data, query_text
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report_tiny"
 GOLDEN = FIXTURE / "golden"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evaltools.annotate import Annotator
+from evaltools.calibration._annotate import Annotator
+from evaltools.calibration._labels import load_labels
 from evaltools.errors import InputError
-from evaltools.labels import load_labels
 
 DIMS = {"helpfulness": range(1, 6), "refusal": [0, 1]}
 
@@ -222,8 +222,8 @@ def test_keys_over_the_widget_label_like_the_text_box(items: pd.DataFrame, tmp_p
 
 def test_the_support_set_offers_judge_dimensions_only_the_answers_they_score() -> None:
     from evaltools import load_golden
-    from evaltools.annotate import scorable_items
-    from evaltools.labels import calibration_subset
+    from evaltools.calibration._annotate import scorable_items
+    from evaltools.calibration._labels import calibration_subset
 
     golden = load_golden(Path(__file__).parents[1] / "golden" / "support")
     applies = scorable_items(golden)

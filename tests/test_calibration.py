@@ -1,4 +1,4 @@
-"""Tests for evaltools.calibration: agreement metrics, intervals, verdicts, inputs."""
+"""Tests for evaltools.calibration._calibrate: agreement metrics, intervals, verdicts, inputs."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from scipy import stats
 from sklearn.metrics import cohen_kappa_score, precision_recall_fscore_support
 from statsmodels.stats.inter_rater import cohens_kappa
 
-from evaltools import calibration_metrics as cm
-from evaltools.calibration import MIN_PAIRED, calibrate
+from evaltools.calibration import _metrics as cm
+from evaltools.calibration._calibrate import MIN_PAIRED, calibrate
 from evaltools.errors import InputError
 
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from evaltools.cli import main
-from evaltools.labels import append_label
+from evaltools.calibration._labels import append_label
+from evaltools.cli._main import main
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

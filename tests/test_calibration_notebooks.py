@@ -10,7 +10,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from evaltools.labels import append_label, load_labels
+from evaltools.calibration._labels import append_label, load_labels
 
 papermill = pytest.importorskip("papermill")
 
@@ -121,7 +121,7 @@ def test_calibration_notebook_runs_on_tiny_data(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_annotate_notebook_runs_on_a_fixture_run(tmp_path: Path) -> None:
-    from evaltools.runs import import_outputs
+    from evaltools.runs._store import import_outputs
 
     golden_dir = tmp_path / "golden_tiny"
     shutil.copytree(FIXTURES / "golden_tiny", golden_dir)

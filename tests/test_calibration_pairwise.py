@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from evaltools.calibration_pairwise import SCORE_CODES, length_bias, position_bias
+from evaltools.calibration._pairwise import SCORE_CODES, length_bias, position_bias
 from evaltools.errors import InputError
 
 
@@ -49,7 +49,7 @@ def test_swap_test_without_flips_has_no_p_value_and_accepts_score_values() -> No
         (["A"], ["A", "B"], "first_order has 1, second_order has 2"),
         (["A", "left"], ["A", "B"], r"Got 'left' at position 1"),
         ([2, 1], [1, 1], r"numeric codes \['1', '2'\].*codes=\{1: 'A', 2: 'B'\}"),
-        ([1.0, 0.5], [0.5, 1.0], r"codes=evaltools.calibration_pairwise.SCORE_CODES"),
+        ([1.0, 0.5], [0.5, 1.0], r"codes=evaltools.calibration._pairwise.SCORE_CODES"),
     ],
 )
 def test_swap_test_bad_input(first, second, match) -> None:  # type: ignore[no-untyped-def]
@@ -122,7 +122,7 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import cohen_kappa_score  # noqa: E402
 
 from evaltools import calibrate, calibrate_pairwise  # noqa: E402
-from evaltools.calibration_pairwise import CONSISTENCY_FLOOR, load_pairwise_verdicts  # noqa: E402
+from evaltools.calibration._pairwise import CONSISTENCY_FLOOR, load_pairwise_verdicts  # noqa: E402
 
 _DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data"
 LLMBAR = Path(os.environ.get("EVALTOOLS_SHARED_DATA", _DEFAULT)) / "llmbar-adversarial"
@@ -385,7 +385,7 @@ class _PrefersMarked:
 
 
 def test_a_live_pairwise_judge_produces_exactly_the_input(tmp_path: Path) -> None:
-    from evaltools import PairwiseJudge
+    from evaltools.scorers.judge import PairwiseJudge
 
     judge = PairwiseJudge(_PrefersMarked(), "helpfulness", judge_model="big", judge_more_capable=True)
     pairs = pd.DataFrame(

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaltools.calibration import calibrate
-from evaltools.calibration_pairwise import length_bias
+from evaltools.calibration._calibrate import calibrate
+from evaltools.calibration._pairwise import length_bias
 
 _DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATA = Path(os.environ.get("EVALTOOLS_SHARED_DATA", _DEFAULT)) / "pandalm"

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaltools import plots_calibration as plots
-from evaltools.calibration import calibrate
-from evaltools.calibration_pairwise import position_bias
-from evaltools.calibration_ppi import ppi_by_dimension, ppi_mean
+from evaltools.calibration._calibrate import calibrate
+from evaltools.calibration._pairwise import position_bias
+from evaltools.calibration._ppi import ppi_by_dimension, ppi_mean
 from evaltools.errors import InputError
+from evaltools.report.plots import _calibration as plots
 
 
 @pytest.fixture(scope="module")

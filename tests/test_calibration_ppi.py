@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from evaltools.calibration_ppi import ppi_mean, ppi_mean_difference
+from evaltools.calibration._ppi import ppi_mean, ppi_mean_difference
 from evaltools.errors import InputError
 
 
@@ -132,7 +132,7 @@ def test_difference_bad_input_lists_lengths() -> None:
 def test_from_tables_pairs_items_and_averages_annotators() -> None:
     import pandas as pd
 
-    from evaltools.calibration_ppi import ppi_by_dimension, ppi_mean_from_tables
+    from evaltools.calibration._ppi import ppi_by_dimension, ppi_mean_from_tables
 
     judge = pd.DataFrame(
         {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from evaltools import cli
+from evaltools.cli import _main as cli
 
 ROOT = Path(__file__).parents[1]
 MINI = Path(__file__).parent / "fixtures" / "golden_mini"
@@ -165,7 +165,7 @@ def _slow_server(delay: float):
 
 def _interrupt_when(argv, cwd, ready, env=None):
     """Run the CLI in a subprocess, send SIGINT once ``ready(stderr so far)``; return (code, stderr)."""
-    proc = subprocess.Popen([sys.executable, "-m", "evaltools.cli", *argv], cwd=cwd, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "evaltools.cli._main", *argv], cwd=cwd, stderr=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})  # fmt: skip
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
@@ -202,7 +202,7 @@ def test_ctrl_c_during_run_keeps_items_and_resumes(tmp_path):
         kept = len(outputs.read_text().splitlines())
         assert f"interrupted: {kept} items kept, rerun the same command to resume" in err
         assert 3 <= kept < 10
-        done = subprocess.run([sys.executable, "-m", "evaltools.cli", *argv], cwd=tmp_path, capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "evaltools.cli._main", *argv], cwd=tmp_path, capture_output=True,
                               text=True, env={**os.environ, **env}, timeout=120)  # fmt: skip
         assert done.returncode == 0, done.stderr
         ids = [json.loads(line)["id"] for line in outputs.read_text().splitlines()]
@@ -244,7 +244,7 @@ def test_ctrl_c_during_score_prints_what_was_kept(tmp_path):
 
 
 def test_generated_files_are_world_readable(tmp_path):
-    from evaltools._io import atomic_write_text
+    from evaltools._util import atomic_write_text
 
     os.umask(0o022)
     atomic_write_text(tmp_path / "r.html", "<p>x</p>")

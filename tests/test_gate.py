@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from evaltools.cli.gate import add_gate_parser, parse_shares, read_scores
 from evaltools.errors import ConfigError, VersionMismatchError
 from evaltools.gate import (
     EXIT_BLOCK,
@@ -20,11 +21,9 @@ from evaltools.gate import (
     EXIT_PASS,
     Verdict,
     aa_noise_floor,
-    add_gate_parser,
     gate,
     simulate_gate,
 )
-from evaltools.gate._cli import parse_shares, read_scores
 from evaltools.stats import UnmatchedItemsError, compare
 
 N = 300
@@ -455,7 +454,7 @@ def test_cli_reports_bad_input_with_exit_code_2(tmp_path, capsys) -> None:
 
 
 def test_evaltools_cli_runs_the_gate(run_dirs, monkeypatch, capsys) -> None:
-    from evaltools.cli import main
+    from evaltools.cli._main import main
 
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     a, b = run_dirs
@@ -514,7 +513,7 @@ def _score_triage(run_dir: Path, golden: Path) -> pd.DataFrame:
 def _import_run(tmp_path: Path, golden: Path, run_id: str, outputs: dict[str, str | None]) -> Path:
     import warnings
 
-    from evaltools.runs import import_outputs
+    from evaltools.runs._store import import_outputs
 
     src = tmp_path / f"{run_id}.jsonl"
     src.write_text("".join(json.dumps({"id": k, "output": v}) + "\n" for k, v in outputs.items()))
@@ -714,7 +713,7 @@ def test_cli_takes_untrusted_judge_dimensions_from_calibration(tmp_path, monkeyp
     import json
     import shutil
 
-    from evaltools.labels import append_label
+    from evaltools.calibration._labels import append_label
 
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     mini = Path(__file__).parent / "fixtures" / "golden_mini"

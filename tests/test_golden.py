@@ -9,7 +9,7 @@ import pytest
 
 import evaltools as et
 from evaltools.errors import GoldenSetError, InputError, SchemaError
-from evaltools.golden import GoldenSetWarning, largest_remainder
+from evaltools.golden._set import GoldenSetWarning, largest_remainder
 
 FIXTURE = Path(__file__).parent / "fixtures" / "golden_mini"
 
@@ -225,7 +225,7 @@ def test_example_golden_set_passes_checks():
     assert check.ok, check.to_frame().to_string()
     task_tags = [set(t) & {"answer", "triage"} for t in gs.frame["tags"]]
     assert all(len(t) == 1 for t in task_tags)
-    from evaltools.scorers import json_schema_valid, field_match
+    from evaltools.scorers import field_match, json_schema_valid
     for item in gs.items:
         if "triage" in item["tags"]:
             schema = gs.schemas[item["schema"]]
@@ -331,7 +331,7 @@ def test_cr_only_line_endings_are_named(mini):
     ids=["empty-list", "whitespace", "blank-user-turn"],
 )
 def test_empty_queries_are_refused_at_load_and_by_golden_check(mini, query, match, capsys):
-    from evaltools.cli import main
+    from evaltools.cli._main import main
 
     lines = _lines(mini)
     item = json.loads(lines[1])

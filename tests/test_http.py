@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from fakeserver import FakeOpenAIServer
 
-from evaltools._http import HTTPError, LeanHTTP, lean_transport_applies, openai_error
-from evaltools.llm import ChatRequest, LLMClient
+from evaltools.llm._client import ChatRequest, LLMClient
+from evaltools.llm._http import HTTPError, LeanHTTP, lean_transport_applies, openai_error
 
 
 async def raw_server(answers: list[bytes]) -> tuple[asyncio.Server, str, list[int]]:

@@ -13,9 +13,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from evaltools.calibration_pairwise import position_bias
+from evaltools.calibration._pairwise import position_bias
 from evaltools.errors import ConfigError, LLMError
-from evaltools.rubric import load_rubric
+from evaltools.scorers._rubric import load_rubric
 from evaltools.scorers.judge import (
     JudgeCapabilityWarning,
     JudgeClient,
@@ -445,8 +445,8 @@ def test_a_verdict_copied_from_the_output_is_not_counted() -> None:
 def test_registered_judge_reads_a_rubric_relative_to_the_golden_set(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
-    from evaltools.rubric import RUBRIC_DIR
     from evaltools.scorers import get_scorer
+    from evaltools.scorers._rubric import RUBRIC_DIR
 
     (tmp_path / "rubrics").mkdir()
     shutil.copy(RUBRIC_DIR / "tone.yaml", tmp_path / "rubrics" / "house_tone.yaml")
@@ -525,7 +525,7 @@ def test_planted_verdict_detection() -> None:
 def test_planted_verdicts_against_a_fake_judge_over_http() -> None:
     from fakeserver import FakeOpenAIServer, Reply
 
-    from evaltools.llm import LLMCompleter
+    from evaltools.llm._client import LLMCompleter
 
     fast = {"retry_initial_s": 0.01, "retry_max_s": 0.05, "max_retries": 0, "timeout_s": 5.0}
     with FakeOpenAIServer() as srv:

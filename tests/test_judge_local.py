@@ -52,8 +52,8 @@ class Recorder:
 
 
 def test_injected_instruction_does_not_steer_the_local_judge() -> None:
-    from evaltools.llm import LLMCompleter
-    from evaltools.local_server import MODEL_NAME, local_server
+    from evaltools.llm._client import LLMCompleter
+    from evaltools.llm._server import MODEL_NAME, local_server
 
     with local_server() as server:
         client = Recorder(LLMCompleter(MODEL_NAME, base_url=server.base_url, cache=None, max_tokens=80))

@@ -1,4 +1,4 @@
-"""Tests for evaltools.labels: the append-only labels files, CSV import, calibration subsets."""
+"""Tests for evaltools.calibration._labels: the append-only labels files, CSV import, calibration subsets."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evaltools.errors import GoldenSetError, InputError
-from evaltools.labels import (
+from evaltools.calibration._labels import (
     LABEL_FIELDS,
     LabelError,
     LabelWarning,
@@ -19,6 +18,7 @@ from evaltools.labels import (
     labels_from_csv,
     load_labels,
 )
+from evaltools.errors import GoldenSetError, InputError
 
 DIMS = {"helpfulness": range(1, 6), "refusal": [0, 1]}
 ITEMS = ["q1", "q2", "q3"]

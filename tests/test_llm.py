@@ -12,7 +12,7 @@ import pytest
 from fakeserver import FakeOpenAIServer, Reply
 
 from evaltools.errors import ConfigError, LLMError
-from evaltools.llm import (
+from evaltools.llm._client import (
     ChatRequest,
     Completion,
     LLMCache,
@@ -390,9 +390,9 @@ def test_api_key_never_leaks(tmp_path, monkeypatch, caplog):
 
 
 def test_offline_mode_replays_the_cache_and_never_calls(tmp_path):
-    from evaltools.llm import ChatRequest, LLMClient, LLMCompleter
-    from evaltools.llm_cache import Completion, LLMCache, cache_key
     from evaltools.errors import ConfigError, LLMError
+    from evaltools.llm._cache import Completion, LLMCache, cache_key
+    from evaltools.llm._client import ChatRequest, LLMClient, LLMCompleter
 
     cache = LLMCache(tmp_path / "c.sqlite")
     hit = ChatRequest("m", [{"role": "user", "content": "recorded"}], 0.0, 16, 0, None, {})
@@ -557,7 +557,7 @@ def test_when_the_probe_cannot_tell_the_model_name_asked_for_stands_in(tmp_path,
     cache_path = tmp_path / "c.sqlite"
     with FakeOpenAIServer(models=("fake-model", "other")) as srv:
         client = LLMClient(srv.base_url, cache=cache_path, **FAST)
-        with caplog.at_level(logging.WARNING, logger="evaltools.llm"):
+        with caplog.at_level(logging.WARNING, logger="evaltools.llm._client"):
             assert client.complete(req("x")).ok
         ident = client.identity("fake-model")
         assert ident["served_model"] == "fake-model" and "lists 2 models" in ident["served_model_source"]

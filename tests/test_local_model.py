@@ -20,11 +20,11 @@ import jsonschema
 import pytest
 
 from evaltools.errors import MissingDependencyError, ModelLoadError
-from evaltools.generation import generate
-from evaltools.golden import load_golden
-from evaltools.llm import LLMClient, LLMCompleter
-from evaltools.local_server import MODEL_NAME, find_local_model, local_server
-from evaltools.variant import Variant
+from evaltools.golden._set import load_golden
+from evaltools.llm._client import LLMClient, LLMCompleter
+from evaltools.llm._server import MODEL_NAME, find_local_model, local_server
+from evaltools.runs._generate import generate
+from evaltools.runs._variant import Variant
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "fixtures" / "golden_tiny"
@@ -143,7 +143,7 @@ def test_serve_local_cli_stops_cleanly_on_ctrl_c(tmp_path):
         port = s.getsockname()[1]
     code = (
         "import argparse, sys\n"
-        "from evaltools.local_server import add_serve_local_parser\n"
+        "from evaltools.llm._server import add_serve_local_parser\n"
         "p = argparse.ArgumentParser(); add_serve_local_parser(p.add_subparsers())\n"
         "ns = p.parse_args(sys.argv[1:]); sys.exit(ns.handler(ns))\n"
     )

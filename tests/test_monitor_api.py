@@ -7,18 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaltools import plots_monitor
+from evaltools.cli.monitor import add_monitor_parser
 from evaltools.errors import ConfigError, InputError
 from evaltools.monitor import (
     MonitorResult,
-    add_monitor_parser,
     alert_episodes,
     compare_with_fixed_threshold,
     load_logs,
     monitor,
     score_detection,
 )
-from evaltools.synthetic import Incident, generate_synthetic_logs
+from evaltools.monitor._synthetic import Incident, generate_synthetic_logs
+from evaltools.report.plots import _monitor as plots_monitor
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +116,10 @@ def _cli(argv):
 
 
 def test_cli_renders_through_the_report_machinery(spiked, tmp_path, monkeypatch):
-    import evaltools.report
+    import evaltools.report._render
 
     calls = []
-    monkeypatch.setattr(evaltools.report, "render_report", lambda name, params, out: calls.append((name, params, out)))
+    monkeypatch.setattr(evaltools.report._render, "render_report", lambda name, params, out: calls.append((name, params, out)))
     logs = tmp_path / "logs.parquet"
     spiked.logs.to_parquet(logs)
     out = tmp_path / "reports" / "monitoring.html"
@@ -134,21 +134,21 @@ def test_cli_renders_through_the_report_machinery(spiked, tmp_path, monkeypatch)
     # every parameter the CLI passes is declared in the notebook's parameters cell
     import papermill
 
-    declared = set(papermill.inspect_notebook(str(evaltools.report.resolve_notebook("monitoring"))))
+    declared = set(papermill.inspect_notebook(str(evaltools.report._render.resolve_notebook("monitoring"))))
     assert set(params) <= declared
 
 
 def test_cli_aggregates_once_and_the_notebook_renders_from_that(spiked, tmp_path, monkeypatch):
     """The CLI saves its aggregation beside the report; the notebook renders from it, not from the logs."""
     import evaltools.monitor._api as api
-    import evaltools.report
+    import evaltools.report._render
     from evaltools.monitor import load_result
 
     calls = []
     real = api.compute_windows
     monkeypatch.setattr(api, "compute_windows", lambda *a, **k: calls.append(1) or real(*a, **k))
     rendered = []
-    monkeypatch.setattr(evaltools.report, "render_report", lambda name, params, out: rendered.append(params))
+    monkeypatch.setattr(evaltools.report._render, "render_report", lambda name, params, out: rendered.append(params))
     logs = tmp_path / "logs.parquet"
     spiked.logs.to_parquet(logs)
     out = tmp_path / "reports" / "monitoring.html"

@@ -10,7 +10,7 @@ from scipy.stats import median_abs_deviation, norm, t
 from evaltools.errors import ConfigError, MonitorWarning
 from evaltools.monitor import METRICS, DetectionConfig, WindowMetrics, compute_windows, detect_anomalies, load_logs, psi
 from evaltools.monitor._stats import _cusum, _ewma, _madn, _robust_sd, _t_threshold
-from evaltools.synthetic import Incident, generate_synthetic_logs
+from evaltools.monitor._synthetic import Incident, generate_synthetic_logs
 
 
 def test_madn_matches_scipy_normal_scale():

@@ -36,8 +36,8 @@ def test_cells_only_call_evaltools_and_define_nothing():
 @pytest.mark.parametrize("source", ["synthetic", "file", "saved"])
 def test_notebook_renders(tmp_path, source):
     pytest.importorskip("papermill")
-    from evaltools.report import render_report
-    from evaltools.synthetic import Incident, generate_synthetic_logs
+    from evaltools.monitor._synthetic import Incident, generate_synthetic_logs
+    from evaltools.report._render import render_report
 
     params = {"window": "hour", "sensitivity": "medium"}
     if source == "synthetic":

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from evaltools.monitor import compute_windows, detect_anomalies, fixed_threshold_alerts, load_logs, score_detection
-from evaltools.synthetic import generate_synthetic_logs
+from evaltools.monitor._synthetic import generate_synthetic_logs
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from evaltools.monitor import compute_windows, load_logs, monitor
+from evaltools.monitor._synthetic import generate_synthetic_logs
 from evaltools.monitor._windows import refusal_expr
 from evaltools.scorers.refusal import RefusalDetector, is_refusal
-from evaltools.synthetic import generate_synthetic_logs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ from evaltools.monitor import (
     sampling_unit,
     select_for_judging,
 )
-from evaltools.synthetic import generate_synthetic_logs
+from evaltools.monitor._synthetic import generate_synthetic_logs
 
 
 def test_sampling_unit_is_the_first_52_bits_of_sha256():

@@ -227,7 +227,7 @@ def test_the_readme_series_example_runs_as_printed():
 
 def test_series_figure_marks_pages_and_states_the_cold_start():
     pytest.importorskip("plotly")
-    from evaltools import plots_monitor
+    from evaltools.report.plots import _monitor as plots_monitor
 
     s = _daily(days=6)
     s.loc["2024-03-05 18:00"] += 25

@@ -16,9 +16,10 @@ import pytest
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 import evaltools as et  # noqa: E402
+from evaltools.cli.monitor import add_monitor_parser
 from evaltools.errors import LogError  # noqa: E402
-from evaltools.monitor import add_monitor_parser, load_result, spark_session  # noqa: E402
-from evaltools.synthetic import Incident, generate_synthetic_logs  # noqa: E402
+from evaltools.monitor import load_result, spark_session
+from evaltools.monitor._synthetic import Incident, generate_synthetic_logs  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -104,10 +105,10 @@ def test_spark_reads_jsonl_and_names_a_malformed_line(spark, tmp_path):
 
 
 def test_cli_engine_spark(spark, logs, duck, tmp_path, monkeypatch):
-    import evaltools.report
+    import evaltools.report._render
 
     rendered = []
-    monkeypatch.setattr(evaltools.report, "render_report", lambda name, params, out: rendered.append(params))
+    monkeypatch.setattr(evaltools.report._render, "render_report", lambda name, params, out: rendered.append(params))
     root = argparse.ArgumentParser(prog="evaltools")
     add_monitor_parser(root.add_subparsers(dest="command"))
     args = root.parse_args(["monitor", "--engine", "spark", "--logs", str(logs[1]), "--out", str(tmp_path / "m.html")])

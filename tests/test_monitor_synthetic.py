@@ -7,8 +7,8 @@ import pytest
 
 from evaltools.errors import ConfigError
 from evaltools.monitor import sampling_unit
+from evaltools.monitor._synthetic import Incident, default_incidents, generate_synthetic_logs, write_synthetic_parquet
 from evaltools.scorers.refusal import is_refusal
-from evaltools.synthetic import Incident, default_incidents, generate_synthetic_logs, write_synthetic_parquet
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from evaltools.errors import ConfigError
 from evaltools.monitor import compute_windows, estimate_judged_mean, load_logs, order_statistic_ranks
+from evaltools.monitor._synthetic import generate_synthetic_logs
 from evaltools.scorers.refusal import is_refusal
-from evaltools.synthetic import generate_synthetic_logs
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests of evaltools.plots: one figure per analysis table, escaped labels, empty inputs."""
+"""Tests of evaltools.report.plots._base: one figure per analysis table, escaped labels, empty inputs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from evaltools import analysis, plots
+from evaltools import report as analysis
 from evaltools.errors import InputError
-from evaltools.report_data import ReportData, load_report_data
+from evaltools.report import plots
+from evaltools.report._data import ReportData, load_report_data
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report_tiny"
 

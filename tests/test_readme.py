@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from evaltools.cli import build_parser
+from evaltools.cli._main import build_parser
 
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
@@ -94,7 +94,7 @@ def _sandbox(tmp: Path) -> Path:
     # files the commands name: production logs to sample from and to monitor, outputs made elsewhere
     import pandas as pd
 
-    from evaltools.synthetic import generate_synthetic_logs
+    from evaltools.monitor._synthetic import generate_synthetic_logs
 
     pd.DataFrame(
         {"query": [it["query"] if isinstance(it["query"], str) else str(it["query"]) for it in items],
@@ -111,7 +111,7 @@ def _sandbox(tmp: Path) -> Path:
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "evaltools.cli", *argv], cwd=cwd, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "evaltools.cli._main", *argv], cwd=cwd, env=env, capture_output=True, text=True,
         timeout=timeout,
     )  # fmt: skip
 

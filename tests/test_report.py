@@ -1,4 +1,4 @@
-"""Tests of evaltools.report: notebooks executed with papermill on the tiny fixture, exported HTML
+"""Tests of evaltools.report._render: notebooks executed with papermill on the tiny fixture, exported HTML
 checked as text and in headless Chromium with networking off."""
 
 from __future__ import annotations
@@ -15,21 +15,21 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from evaltools import cli
+from evaltools.cli import _main as cli
+from evaltools.cli.report import parse_param
 from evaltools.errors import ConfigError, ReportError, RunError, VersionMismatchError
-from evaltools.report import (
+from evaltools.report._export import export_html, read_report_meta
+from evaltools.report._render import (
     ReportCellError,
     ReportParameterError,
     _kernel_manager_class,
     available_reports,
     check_parameters,
     notebook_parameters,
-    parse_param,
     render_demo_reports,
     render_report,
     resolve_notebook,
 )
-from evaltools.report_export import export_html, read_report_meta
 
 sys.path.insert(0, str(Path(__file__).parent))
 from browser import Chromium, find_chromium  # noqa: E402
@@ -134,7 +134,7 @@ def test_html_is_self_contained_with_header_and_hidden_inputs(rendered: dict, na
     html = rep.path.read_text()
     assert not EXTERNAL.search(html)
     assert html.count("window.PlotlyConfig") <= 1
-    from evaltools.report_export import plotly_js
+    from evaltools.report._export import plotly_js
 
     assert html.count(plotly_js()[:300]) == 1  # plotly.js once per file
     assert html.count('class="et-plot-spec"') == rep.n_figures  # each figure's JSON, drawn by one loader
@@ -295,7 +295,7 @@ FILTER = """(() => { const root = document.querySelector('.et-drill'); const ite
 @pytest.mark.browser
 @needs_chromium
 def test_reports_open_on_a_headline_and_the_drilldown_filters(rendered: dict, tmp_path: Path) -> None:
-    from evaltools.analysis import load_report_data
+    from evaltools.report._tables import load_report_data
 
     data = load_report_data(GOLDEN, RUNS)
     scale = {d: (float(g["scale_min"].iloc[0]), float(g["scale_max"].iloc[0]))
@@ -376,7 +376,7 @@ def test_notebook_search_path_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_index_lists_reports_escaped(tmp_path: Path) -> None:
-    from evaltools.report import write_index
+    from evaltools.report._render import write_index
 
     meta = {"title": "<b>T</b>", "report": "eval", "golden_name": "g", "golden_version": "v1",
             "run_ids": ["r<1>"], "rendered_at": "2026-01-01 00:00 UTC"}  # fmt: skip

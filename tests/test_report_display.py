@@ -1,4 +1,4 @@
-"""Tests of evaltools.report_display and evaltools.report_export (no kernel, no browser)."""
+"""Tests of evaltools.report._display and evaltools.report._export (no kernel, no browser)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import plotly.graph_objects as go
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from evaltools import report_display as show
 from evaltools.errors import InputError
-from evaltools.report_export import PLOTLY_MIME, WIDGET_MIME, export_html, header_html, prepare_notebook
+from evaltools.report import _display as show
+from evaltools.report._export import PLOTLY_MIME, WIDGET_MIME, export_html, header_html, prepare_notebook
 
 PAYLOADS = [
     "<script>window.__xss = 1</script>",
@@ -103,7 +103,7 @@ def test_export_html_is_offline_single_plotlyjs_and_has_header() -> None:
                                                                     "rendered_at": "today"})  # fmt: skip
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=[\"']?(https?:)?//", html)
     assert html.count("Plotly.newPlot(") == 1  # the one figure loader
-    from evaltools.report_export import plotly_js
+    from evaltools.report._export import plotly_js
 
     marker = plotly_js()[:200]
     assert html.count(marker) == 1  # plotly.js embedded exactly once

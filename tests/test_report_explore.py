@@ -1,4 +1,4 @@
-"""Tests of the ipywidgets item explorer (evaltools.explore), driven without a browser."""
+"""Tests of the ipywidgets item explorer (evaltools.report._explore), driven without a browser."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from evaltools import explore
 from evaltools.errors import ConfigError
-from evaltools.report_data import load_report_data
+from evaltools.report import _explore as explore
+from evaltools.report._data import load_report_data
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report_tiny"
 RUNS = [FIXTURE / "runs" / r for r in ("baseline", "candidate-b")]

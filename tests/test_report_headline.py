@@ -15,10 +15,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from scipy import stats
 
-from evaltools import analysis
-from evaltools import report_display as show
-from evaltools.calibration_ppi import ppi_by_dimension
-from evaltools.report_export import PLOTLY_MIME, export_html, read_report_meta, write_index
+from evaltools import report as analysis
+from evaltools.calibration._ppi import ppi_by_dimension
+from evaltools.report import _display as show
+from evaltools.report._export import PLOTLY_MIME, export_html, read_report_meta, write_index
 from evaltools.stats import bounded_mean_interval
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report_tiny"
@@ -219,9 +219,9 @@ def test_headline_is_moved_above_the_first_output_and_into_the_page_description(
 
 
 def test_monitoring_headline_and_one_band_per_episode() -> None:
-    from evaltools import plots_monitor
     from evaltools.monitor import monitor
-    from evaltools.synthetic import Incident, generate_synthetic_logs
+    from evaltools.monitor._synthetic import Incident, generate_synthetic_logs
+    from evaltools.report.plots import _monitor as plots_monitor
 
     spike = Incident("latency_regression", "2024-01-24 13:00", "2024-01-24 17:00", 2.0)
     logs = generate_synthetic_logs(days=26, requests_per_hour=80, incidents=[spike], seed=31)
@@ -239,7 +239,7 @@ def test_monitoring_headline_and_one_band_per_episode() -> None:
 
 
 def test_timeline_groups_a_slow_drift_into_one_band_without_episodes() -> None:
-    from evaltools import plots_monitor
+    from evaltools.report.plots import _monitor as plots_monitor
 
     hours = pd.date_range("2024-02-01", periods=40, freq="h", tz="UTC")
     drift = pd.DataFrame({"metric": "judge_mean", "detector": "ewma", "window_start": hours[::1]})

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from evaltools.errors import ConfigError, InputError
-from evaltools.rubric import RUBRIC_DIR, RubricError, load_rubric, rubric_names
+from evaltools.scorers._rubric import RUBRIC_DIR, RubricError, load_rubric, rubric_names
 
 PACKAGED = ["appropriate_refusal", "factual_accuracy", "format_compliance", "helpfulness", "tone"]
 

@@ -16,11 +16,12 @@ import pytest
 import yaml
 from fakeserver import FakeOpenAIServer
 
+from evaltools.cli.runs import add_run_parser
 from evaltools.errors import ConfigError, RunError, VersionMismatchError
-from evaltools.generation import add_run_parser, agenerate, default_run_id, generate
-from evaltools.golden import GoldenSet, load_golden
-from evaltools.llm import LLMClient
-from evaltools.runs import OUTPUT_FIELDS, Variant, load_run
+from evaltools.golden._set import GoldenSet, load_golden
+from evaltools.llm._client import LLMClient
+from evaltools.runs._generate import agenerate, default_run_id, generate
+from evaltools.runs._store import OUTPUT_FIELDS, Variant, load_run
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "fixtures" / "golden_tiny"
@@ -358,8 +359,8 @@ def test_api_key_never_written(tmp_path, server, monkeypatch, caplog, capsys):
 
 CHILD = """
 import sys
-from evaltools.generation import generate
-from evaltools.variant import Variant
+from evaltools.runs._generate import generate
+from evaltools.runs._variant import Variant
 variant = Variant("v", "fake-model", "Be brief.", max_tokens=32)
 generate(variant, sys.argv[1], base_url=sys.argv[2], run_id="killed", runs_dir=sys.argv[3],
          concurrency=8, progress=False, max_retries=0, timeout_s=60)
@@ -562,7 +563,7 @@ def test_line_writer_batches_fsyncs_and_keeps_every_line_in_order(tmp_path, monk
     # while an fsync runs go out together in one write and one fsync.
     import threading
 
-    from evaltools import generation
+    from evaltools.runs import _generate as generation
 
     first_sync, release, syncs = threading.Event(), threading.Event(), []
     real_fsync = os.fsync
@@ -665,8 +666,8 @@ def test_model_swapped_behind_the_same_url_is_never_evaluated_from_the_old_cache
 
 LOCK_CHILD = """
 import sys
-from evaltools.generation import generate
-from evaltools.variant import Variant
+from evaltools.runs._generate import generate
+from evaltools.runs._variant import Variant
 generate(Variant("v", "fake-model", "Be brief.", temperature=0, max_tokens=32), sys.argv[1], base_url=sys.argv[2],
          run_id="shared", runs_dir=sys.argv[3], progress=False, max_retries=0, timeout_s=60)
 """
@@ -708,7 +709,7 @@ def test_second_writer_is_refused_at_once_and_a_dead_holders_lock_is_taken_over(
 
 def test_concurrent_writers_in_one_process_do_not_both_write(tmp_path, server):
     from evaltools.errors import RunLockedError
-    from evaltools.runs import RunLock
+    from evaltools.runs._store import RunLock
 
     gs = make_golden(tmp_path / "g", ["a"])
     with RunLock(tmp_path / "runs" / "r"):
@@ -720,8 +721,8 @@ def test_concurrent_writers_in_one_process_do_not_both_write(tmp_path, server):
 
 USAGE_CHILD = """
 import sys
-from evaltools.generation import generate
-from evaltools.variant import Variant
+from evaltools.runs._generate import generate
+from evaltools.runs._variant import Variant
 generate(Variant("v", "fake-model", "Be brief.", temperature=0, max_tokens=32), sys.argv[1], base_url=sys.argv[2],
          run_id="usage", runs_dir=sys.argv[3], progress=False, max_retries=0, timeout_s=60, concurrency=4)
 """

@@ -9,17 +9,11 @@ from pathlib import Path
 import pytest
 from fakeserver import FakeOpenAIServer
 
+from evaltools.cli.runs import add_import_parser
 from evaltools.errors import InputError, RunError
-from evaltools.generation import generate
-from evaltools.golden import load_golden
-from evaltools.runs import (
-    OUTPUT_FIELDS,
-    MissingOutputsWarning,
-    Variant,
-    add_import_parser,
-    import_outputs,
-    load_run,
-)
+from evaltools.golden._set import load_golden
+from evaltools.runs._generate import generate
+from evaltools.runs._store import OUTPUT_FIELDS, MissingOutputsWarning, Variant, import_outputs, load_run
 
 TINY = Path(__file__).resolve().parent / "fixtures" / "golden_tiny"
 ALL_IDS = ["c-001", "c-002", "c-003", "c-004", "c-005", "e-001", "e-002", "a-001"]
@@ -245,7 +239,7 @@ def test_ids_with_surrounding_spaces_are_refused_with_a_hint(tmp_path, tiny):
 
 def test_overwrite_is_refused_while_the_run_is_being_written(tmp_path, tiny):
     from evaltools.errors import RunLockedError
-    from evaltools.runs import RunLock
+    from evaltools.runs._store import RunLock
 
     src = write_jsonl(tmp_path / "out.jsonl", [{"id": i, "output": "x"} for i in ALL_IDS])
     import_outputs(src, tiny, run_id="r", runs_dir=tmp_path / "runs")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import evaltools
-from evaltools import cli
+from evaltools.cli import _main as cli
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "fixtures" / "golden_tiny"
@@ -43,18 +43,18 @@ def test_help_and_version_import_no_library_at_all():
     # --help lists every subcommand without importing the modules that define them.
     light = ("pandas", "numpy", "yaml", "openai", "jsonschema", *HEAVY)
     for flag in ("--help", "--version"):
-        code = f"from evaltools import cli\ntry:\n    cli.main([{flag!r}])\nexcept SystemExit:\n    pass"
+        code = f"from evaltools.cli import _main as cli\ntry:\n    cli.main([{flag!r}])\nexcept SystemExit:\n    pass"
         assert loaded_after(code, light) == [], flag
 
 
 def test_run_imports_no_statistics_plots_or_grammars(tmp_path):
     # A whole `evaltools run` on a set with a JSON schema, against the fake server:
     # jsonschema is loaded (the schema is checked), its IRI grammar (lark) is not, nor
-    # is the openai package (requests go through evaltools._http; openai is imported
+    # is the openai package (requests go through evaltools.llm._http; openai is imported
     # only to describe a failure).
     code = f"""
 from fakeserver import FakeOpenAIServer
-from evaltools import cli
+from evaltools.cli import _main as cli
 with FakeOpenAIServer() as srv:
     code = cli.main(["run", "--golden", {str(TINY)!r}, "--variant", "triage-json", "--base-url", srv.base_url,
                      "--runs-dir", {str(tmp_path)!r}, "--no-progress"])
@@ -67,7 +67,7 @@ def test_iri_format_is_still_checked_when_a_schema_asks():
     # The deferred grammar loads on the first IRI check and gives jsonschema's verdicts.
     code = """
 import sys
-from evaltools._io import jsonschema_validators
+from evaltools._util import jsonschema_validators
 validators = jsonschema_validators()
 from jsonschema import FormatChecker
 assert "rfc3987_syntax" not in sys.modules
@@ -123,6 +123,6 @@ def test_unchanged_rerun_imports_neither_pandas_nor_the_http_stack(tmp_path):
         args = ["run", "--golden", str(TINY), "--variant", "terse", "--base-url", srv.base_url,
                 "--runs-dir", str(tmp_path), "--no-progress"]  # fmt: skip
         assert cli.main(args) == 0 and srv.completion_calls == 8
-        code = f"from evaltools import cli\nassert cli.main({args!r}) == 0"
+        code = f"from evaltools.cli import _main as cli\nassert cli.main({args!r}) == 0"
         assert loaded_after(code, ("pandas", "numpy", "openai", "tenacity", "tqdm", *HEAVY)) == []
         assert srv.completion_calls == 8

@@ -31,18 +31,13 @@ required, so it must not look green), PASS a passing case.
 
 from __future__ import annotations
 
-from evaltools.gate._cli import add_gate_parser, gate_command
 from evaltools.gate._noise import DimensionNoise, GateSimulation, NoiseFloor, aa_noise_floor, simulate_gate
-from evaltools.gate._render import gate_html
+from evaltools.gate._outcome import EXIT_BLOCK, EXIT_ERROR, EXIT_NEEDS_REVIEW, EXIT_PASS, Verdict
+from evaltools.gate._render import gate_html, gate_text
 from evaltools.gate._verdict import (
-    EXIT_BLOCK,
-    EXIT_ERROR,
-    EXIT_NEEDS_REVIEW,
-    EXIT_PASS,
     DimensionVerdict,
     GateResult,
     ProductionEstimate,
-    Verdict,
     gate,
 )
 
@@ -59,9 +54,8 @@ __all__ = [
     "ProductionEstimate",
     "Verdict",
     "aa_noise_floor",
-    "add_gate_parser",
     "gate",
-    "gate_command",
     "gate_html",
     "simulate_gate",
+    "gate_text",
 ]

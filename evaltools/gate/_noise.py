@@ -23,11 +23,22 @@ import numpy as np
 import pandas as pd
 
 from evaltools.errors import ConfigError
-from evaltools.gate._verdict import GateResult, Verdict, build_result, decide, prepare
-from evaltools.stats._compare import cheap_collections, compare_paired, pair_tables
-from evaltools.stats._estimate import ProportionEstimate, wilson_interval
-from evaltools.stats._results import Comparison, PairedScores
-from evaltools.stats._validate import SeedLike, check_int, check_positive, check_probability, resolve_seed
+from evaltools.gate._outcome import Verdict
+from evaltools.gate._verdict import GateResult, build_result, decide, prepare
+from evaltools.stats import (
+    Comparison,
+    PairedScores,
+    ProportionEstimate,
+    SeedLike,
+    cheap_collections,
+    check_int,
+    check_positive,
+    check_probability,
+    compare_paired,
+    pair_tables,
+    resolve_seed,
+    wilson_interval,
+)
 
 
 @dataclass(frozen=True, slots=True)

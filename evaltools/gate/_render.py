@@ -9,11 +9,11 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from evaltools.gate._verdict import Verdict, pct
+from evaltools.gate._outcome import Verdict, pct
 
 if TYPE_CHECKING:
     from evaltools.gate._verdict import GateResult
-    from evaltools.stats._results import PairedResult
+    from evaltools.stats import PairedResult
 
 ICON = {Verdict.PASS: "✅", Verdict.NEEDS_REVIEW: "⚠️", Verdict.BLOCK: "❌"}
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")

@@ -7,53 +7,32 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from evaltools.errors import ConfigError
+from evaltools.gate._outcome import Verdict, pct
+from evaltools.gate._render import gate_html, gate_junit, gate_markdown
 from evaltools.scorers import ITEM_LEVEL_REASONS
-from evaltools.stats._compare import cheap_collections, compare_paired, pair_tables
-from evaltools.stats._estimate import StratifiedEstimate, check_shares, stratified_mean
-from evaltools.stats._paired import analyze_cell
-from evaltools.stats._results import Comparison, PairedResult, PairedScores
-from evaltools.stats._validate import SeedLike, check_int, check_positive, check_probability, resolve_seed
-
-EXIT_PASS = 0
-"""Exit code of a PASS."""
-EXIT_ERROR = 2
-"""Exit code of a usage or input error (argparse's own code for bad usage)."""
-EXIT_NEEDS_REVIEW = 3
-"""Exit code of NEEDS_REVIEW."""
-EXIT_BLOCK = 4
-"""Exit code of BLOCK (1 is left to Python's uncaught exceptions, so a crash never reads as a verdict)."""
-
-
-class Verdict(StrEnum):
-    """The gate's three outcomes, from best to worst."""
-
-    PASS = "PASS"
-    NEEDS_REVIEW = "NEEDS_REVIEW"
-    BLOCK = "BLOCK"
-
-    @property
-    def exit_code(self) -> int:
-        """The process exit code of this verdict."""
-        return {"PASS": EXIT_PASS, "NEEDS_REVIEW": EXIT_NEEDS_REVIEW, "BLOCK": EXIT_BLOCK}[self.value]
-
-    @property
-    def severity(self) -> int:
-        """0 for PASS, 1 for NEEDS_REVIEW, 2 for BLOCK."""
-        return ("PASS", "NEEDS_REVIEW", "BLOCK").index(self.value)
-
-
-def pct(value: float, digits: int = 1) -> str:
-    """A share of the scale as a signed percentage ("-3.2%"); "n/a" for NaN."""
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{100 * value:+.{digits}f}%".replace("+0.0%", "0.0%").replace("-0.0%", "0.0%")
+from evaltools.stats import (
+    Comparison,
+    PairedResult,
+    PairedScores,
+    SeedLike,
+    StratifiedEstimate,
+    analyze_cell,
+    cheap_collections,
+    check_int,
+    check_positive,
+    check_probability,
+    check_shares,
+    compare_paired,
+    pair_tables,
+    resolve_seed,
+    stratified_mean,
+)
 
 
 def _pvalue(p: float) -> str:
@@ -583,8 +562,6 @@ class GateResult:
         Returns:
             The Markdown text.
         """
-        from evaltools.gate._render import gate_markdown
-
         return gate_markdown(self, report_url=report_url, max_items=max_items)
 
     def to_junit_xml(self) -> str:
@@ -598,13 +575,9 @@ class GateResult:
         Returns:
             The XML document as a string.
         """
-        from evaltools.gate._render import gate_junit
-
         return gate_junit(self)
 
     def _repr_html_(self) -> str:
-        from evaltools.gate._render import gate_html
-
         return gate_html(self)
 
 

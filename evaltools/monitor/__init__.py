@@ -18,16 +18,14 @@ traffic lives here too: :func:`select_for_judging`, :func:`judge_sample` and
 from evaltools.monitor._alerts import DETECTORS, METRICS, Alert, Detection, DetectionConfig, SeriesDetection
 from evaltools.monitor._api import (
     MonitorResult,
-    add_monitor_parser,
     alert_episodes,
     load_result,
     monitor,
-    run_monitor_command,
 )
 from evaltools.monitor._detectors import detect_anomalies, fixed_threshold_alerts
 from evaltools.monitor._evaluation import DetectionScore, compare_with_fixed_threshold, score_detection
 from evaltools.monitor._logs import DataQuality, LogColumns, LogData, LogError, load_logs
-from evaltools.monitor._readers import spark_session
+from evaltools.monitor._readers import ENGINES, spark_session
 from evaltools.monitor._sampling import (
     PopulationEstimate,
     estimate_judged_mean,
@@ -37,6 +35,7 @@ from evaltools.monitor._sampling import (
     select_for_judging,
 )
 from evaltools.monitor._stats import psi
+from evaltools.monitor._synthetic import Incident, SyntheticLogs, generate_synthetic_logs
 from evaltools.monitor._windows import WindowMetrics, compute_windows, load_windows, order_statistic_ranks
 
 __all__ = [
@@ -54,7 +53,6 @@ __all__ = [
     "PopulationEstimate",
     "SeriesDetection",
     "WindowMetrics",
-    "add_monitor_parser",
     "alert_episodes",
     "compare_with_fixed_threshold",
     "compute_windows",
@@ -69,9 +67,12 @@ __all__ = [
     "monitor",
     "order_statistic_ranks",
     "psi",
-    "run_monitor_command",
     "sampling_unit",
     "score_detection",
     "select_for_judging",
     "spark_session",
+    "ENGINES",
+    "Incident",
+    "SyntheticLogs",
+    "generate_synthetic_logs",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import math
@@ -15,13 +14,12 @@ import numpy as np
 import pandas as pd
 
 from evaltools.errors import ConfigError
-from evaltools.monitor._alerts import METRICS, Alert, Detection, DetectionConfig
+from evaltools.monitor._alerts import Alert, Detection, DetectionConfig
 from evaltools.monitor._detectors import detect_anomalies
 from evaltools.monitor._logs import DataQuality, LogData, load_logs
-from evaltools.monitor._readers import ENGINES, spark_session
 from evaltools.monitor._windows import WindowMetrics, compute_windows, load_windows
 
-__all__ = ["MonitorResult", "add_monitor_parser", "alert_episodes", "load_result", "monitor", "run_monitor_command"]
+__all__ = ["MonitorResult", "alert_episodes", "load_result", "monitor"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ class MonitorResult:
             f"{int(f['low_n'].sum())} low-n window(s); {self.quality.n_rows_read - self.quality.n_rows_used} row(s) "
             "excluded while loading.</p>"
         )
-        from evaltools.report_display import table
+        from evaltools.report import table
 
         notes = "".join(f"<p>{html.escape(n)}.</p>" for n in self.detection.notes)
         s = self.summary()[["metric", "detectors", "n_alerts", "first_alert", "last_alert"]]
@@ -114,10 +112,10 @@ class MonitorResult:
         """
         import pickle
 
-        from evaltools import __version__
+        from evaltools._util import evaltools_version
 
         d = self.windows.save(directory)
-        state = {"version": __version__, "detection": self.detection, "params": dict(self.params),
+        state = {"version": evaltools_version(), "detection": self.detection, "params": dict(self.params),
                  "sources": list(self.sources)}  # fmt: skip
         (d / "detection.pkl").write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
         return d
@@ -180,7 +178,7 @@ def load_result(directory: str | Path) -> MonitorResult:
     """
     import pickle
 
-    from evaltools import __version__
+    from evaltools._util import evaltools_version
     from evaltools.errors import InputError
 
     d = Path(directory)
@@ -190,9 +188,9 @@ def load_result(directory: str | Path) -> MonitorResult:
     except (OSError, pickle.UnpicklingError, AttributeError, ImportError) as exc:
         raise InputError("No saved detection in this folder; write it with MonitorResult.save_result.",
                          path=d / "detection.pkl") from exc  # fmt: skip
-    if state.get("version") != __version__:
+    if state.get("version") != evaltools_version():
         raise InputError(
-            f"The result was saved by evaltools {state.get('version')}, this is {__version__}: rerun the monitoring.",
+            f"The result was saved by evaltools {state.get('version')}, this is {evaltools_version()}: rerun the monitoring.",
             path=d / "detection.pkl",
         )
     empty = DataQuality(0, 0, pd.DataFrame(columns=["issue", "count", "handling", "example"]))
@@ -331,7 +329,7 @@ def monitor(
         ConfigError: for invalid settings.
 
     Examples:
-        >>> from evaltools.synthetic import generate_synthetic_logs
+        >>> from evaltools.monitor._synthetic import generate_synthetic_logs
         >>> syn = generate_synthetic_logs(days=21, requests_per_hour=40, incidents=None, seed=2)
         >>> result = monitor(syn.logs, window="day")
         >>> len(result.windows.frame), len(result.alerts)
@@ -374,119 +372,3 @@ def monitor(
     return MonitorResult(windows=wm, detection=det, quality=quality, sources=sources, params=params)
 
 
-# ----------------------------------------------------------------------------------------------
-# CLI hook: ``evaltools monitor --logs PATH --window hour --out reports/monitoring.html``
-
-
-def add_monitor_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``monitor`` subcommand to an ``argparse`` subparsers object.
-
-    Args:
-        subparsers: the object returned by ``parser.add_subparsers()``.
-
-    Returns:
-        The new subparser; its ``func`` default is :func:`run_monitor_command`.
-
-    Examples:
-        >>> root = argparse.ArgumentParser(prog="evaltools")
-        >>> _ = add_monitor_parser(root.add_subparsers(dest="command"))
-        >>> args = root.parse_args(["monitor", "--logs", "logs/", "--window", "day"])
-        >>> args.window, args.out, args.handler is run_monitor_command
-        ('day', 'reports/monitoring.html', True)
-    """
-    p = subparsers.add_parser(
-        "monitor",
-        help="monitor production logs: per-window metrics and alerts on rolling baselines",
-        description="Aggregate production logs per window (DuckDB, or Spark with --engine spark), detect anomalies "
-        "against rolling seasonal baselines, and write the monitoring report.",
-    )
-    p.add_argument("--logs", required=True, nargs="+", help="log files or folders (JSONL, CSV, Parquet)")
-    p.add_argument("--window", choices=("hour", "day"), default="hour", help="window size (UTC)")
-    p.add_argument("--out", default="reports/monitoring.html", help="report path (HTML)")
-    p.add_argument("--by", choices=("segment", "model"), default=None, help="monitor each segment or model separately")
-    p.add_argument("--metrics", default=None, help=f"comma-separated subset of: {','.join(METRICS)}")
-    p.add_argument("--sensitivity", choices=("low", "medium", "high"), default="medium",
-                   help="scales every detector threshold: high alerts on smaller moves")  # fmt: skip
-    p.add_argument("--latency-unit", choices=("s", "ms"), default="s", help="unit of the latency column")
-    p.add_argument("--assume-timezone", default=None, help="zone of timestamps without an offset, e.g. UTC")
-    p.add_argument("--on-bad-rows", choices=("raise", "skip"), default="raise",
-                   help="stop at a malformed line or timestamp, or skip and count it")  # fmt: skip
-    p.add_argument("--max-tokens", type=int, default=None, help="completion cap when finish_reason is not logged")
-    p.add_argument("--min-requests", type=int, default=30, help="windows with fewer requests are low-n")
-    p.add_argument(
-        "--column", action="append", default=[], metavar="FIELD=NAME",
-        help="map a field to a column name, e.g. --column timestamp=ts (repeatable)",
-    )  # fmt: skip
-    p.add_argument("--engine", choices=ENGINES, default="duckdb", help="the engine that aggregates the logs")
-    p.add_argument(
-        "--spark-master", default=None, metavar="URL",
-        help="with --engine spark: the cluster to run on (spark://host:7077, yarn...); default a local session",
-    )  # fmt: skip
-    p.add_argument("--fail-on-alert", action="store_true", help="exit with status 1 when there is any alert")
-    p.set_defaults(handler=run_monitor_command)
-    parser: argparse.ArgumentParser = p
-    return parser
-
-
-def _parse_columns(items: Sequence[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(
-                f"The --column option must look like FIELD=NAME (e.g. timestamp=ts). Got {item!r} instead."
-            )
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
-def run_monitor_command(args: argparse.Namespace) -> int:
-    """Handle ``evaltools monitor``: aggregate once, detect, and render the report from that aggregation.
-
-    The per-window aggregation (the expensive part) runs once, on DuckDB or on Spark
-    (``--engine spark``, a local session unless ``--spark-master`` names a cluster). It is
-    saved with the detection beside the report (``<stem>_data/``, see
-    :meth:`MonitorResult.save_result`) and the monitoring notebook renders from it (its
-    ``result_path`` parameter) instead of reading the logs and detecting again.
-
-    Args:
-        args: parsed arguments of the ``monitor`` subcommand.
-
-    Returns:
-        The exit status: 0, or 1 with ``--fail-on-alert`` when there are alerts.
-
-    Raises:
-        InputError: for unreadable logs.
-        ConfigError: for invalid options.
-    """
-    from evaltools.report import render_report
-
-    metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
-    columns = _parse_columns(args.column)
-    logs = args.logs[0] if len(args.logs) == 1 else list(args.logs)
-    engine = getattr(args, "engine", "duckdb")
-    master = getattr(args, "spark_master", None)
-    if master is not None and engine != "spark":
-        raise ConfigError("The --spark-master option needs --engine spark.")
-    connection = spark_session(master) if engine == "spark" else None
-    result = monitor(
-        logs, window=args.window, by=args.by, metrics=metrics, sensitivity=args.sensitivity, columns=columns or None,
-        latency_unit=args.latency_unit, assume_timezone=args.assume_timezone, on_bad_rows=args.on_bad_rows,
-        max_tokens=args.max_tokens, min_requests=args.min_requests, engine=engine, connection=connection,
-    )  # fmt: skip
-    out = Path(args.out)
-    print(
-        f"{len(result.alerts)} alert(s) over {len(result.windows.frame)} {args.window} windows "
-        f"({result.quality.n_rows_used:,} rows used of {result.quality.n_rows_read:,}; {engine})."
-    )
-    data_dir = result.save_result(out.with_name(f"{out.stem}_data"))
-    params = {
-        "logs_path": [str(x) for x in args.logs] if len(args.logs) > 1 else str(args.logs[0]),
-        "result_path": str(data_dir.absolute()),
-        "window": args.window, "by": args.by, "metrics": metrics, "sensitivity": args.sensitivity,
-        "columns": columns, "latency_unit": args.latency_unit, "assume_timezone": args.assume_timezone,
-        "on_bad_rows": args.on_bad_rows, "max_tokens": args.max_tokens, "min_requests": args.min_requests,
-    }  # fmt: skip
-    render_report("monitoring", params, out)
-    print(f"Report written to {out} (per-window aggregation in {data_dir}).")
-    return 1 if (args.fail_on_alert and result.alerts) else 0

@@ -145,7 +145,7 @@ def detect_anomalies(
 
     Examples:
         >>> from evaltools.monitor import compute_windows, load_logs
-        >>> from evaltools.synthetic import generate_synthetic_logs
+        >>> from evaltools.monitor._synthetic import generate_synthetic_logs
         >>> syn = generate_synthetic_logs(days=28, requests_per_hour=60, incidents=None, seed=3)
         >>> det = detect_anomalies(compute_windows(load_logs(syn.logs), window="day"))
         >>> len(det.alerts), sorted(det.stats["metric"].unique())[:3]

@@ -4,23 +4,29 @@ Every scorer returns a :class:`Score`; :func:`score_run` applies a golden set's
 dimensions to a run and returns the long score table.
 """
 
-from ._run import (
+from evaltools.embeddings import Embedder, cosine_similarity, default_embedder
+from evaltools.scorers._rubric import Rubric, load_rubric, rubric_names
+from evaltools.scorers._run import (
     SCORE_COLUMNS,
+    SCORES_FILE,
     Dimension,
     ScorerSpec,
     dimensions_from_card,
     ensure_scored,
     get_scorer,
+    judge_for_scoring,
     read_scores,
     register_scorer,
+    score_hint,
     score_outputs,
     score_run,
     scorer_names,
     summarize_scores,
 )
-from ._types import ITEM_LEVEL_REASONS, Score, ScoreKind
-from .semantic import Embedder, SemanticSimilarity, cosine_similarity, default_embedder
-from .structured import (
+from evaltools.scorers._types import ITEM_LEVEL_REASONS, Score, ScoreKind
+from evaltools.scorers.judge import JudgeClient, PairwiseJudge, RubricJudge, judge_batch
+from evaltools.scorers.semantic import SemanticSimilarity
+from evaltools.scorers.structured import (
     exact_match,
     field_match,
     json_schema_valid,
@@ -61,4 +67,14 @@ __all__ = [
     "score_run",
     "scorer_names",
     "summarize_scores",
+    "load_rubric",
+    "score_hint",
+    "SCORES_FILE",
+    "judge_for_scoring",
+    "JudgeClient",
+    "PairwiseJudge",
+    "RubricJudge",
+    "judge_batch",
+    "Rubric",
+    "rubric_names",
 ]

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .._io import atomic_write_jsonl
-from ..errors import ConfigError, GoldenSetError, VersionMismatchError
-from . import structured
-from ._types import Score, ScoreKind
+from evaltools._util import atomic_write_jsonl
+from evaltools.errors import ConfigError, GoldenSetError, VersionMismatchError
+from evaltools.scorers import structured
+from evaltools.scorers._types import Score, ScoreKind
 
 if TYPE_CHECKING:
-    from ..golden import GoldenSet
+    from evaltools.golden import GoldenSet
 
 SCORE_COLUMNS = [
     "run_id",
@@ -186,7 +186,6 @@ def scorer_names() -> list[str]:
     Returns:
         The names a card's ``scorer:`` may use.
     """
-    _load_plugins()
     return sorted(_REGISTRY)
 
 
@@ -202,21 +201,9 @@ def get_scorer(name: str) -> ScorerSpec:
     Raises:
         ConfigError: unknown name (the message lists the valid ones).
     """
-    _load_plugins()
     if name not in _REGISTRY:
         raise ConfigError(f"Unknown scorer {name!r}. Valid scorers: {', '.join(sorted(_REGISTRY))}.")
     return _REGISTRY[name]
-
-
-def _load_plugins() -> None:
-    # Scorers defined in optional modules register themselves on import.
-    import importlib
-
-    for mod in ("evaltools.scorers.refusal", "evaltools.scorers.judge"):
-        try:
-            importlib.import_module(mod)
-        except ImportError:
-            pass
 
 
 def _per_item(fn: Callable[[Mapping[str, Any], str | None, Mapping[str, Any], Any], Score]) -> Callable[..., list[Score]]:
@@ -270,7 +257,8 @@ def _regex_scorer(item: Mapping[str, Any], out: str | None, params: Mapping[str,
 def _semantic_batch(
     items: Sequence[Mapping[str, Any]], outputs: Sequence[str | None], dim: Dimension, ctx: Any
 ) -> list[Score]:
-    from .semantic import Embedder, SemanticSimilarity
+    from evaltools.embeddings import Embedder
+    from evaltools.scorers.semantic import SemanticSimilarity
 
     params = dict(dim.params)
     model = params.pop("model", None)
@@ -282,7 +270,7 @@ def _semantic_batch(
 
 
 def _refusal_scorer(item: Mapping[str, Any], out: str | None, params: Mapping[str, Any], ctx: Any) -> Score:
-    from .refusal import is_refusal, refusal_score
+    from evaltools.scorers.refusal import is_refusal, refusal_score
 
     # A refusal is due when the human-written ideal declines (the ideal is the spec), or when
     # the item carries one of params.refuse_tags (e.g. must_refuse) whatever its wording.
@@ -291,6 +279,16 @@ def _refusal_scorer(item: Mapping[str, Any], out: str | None, params: Mapping[st
     return refusal_score(out, item["ideal"], should_refuse=should)
 
 
+def _judge_batch(
+    items: Sequence[Mapping[str, Any]], outputs: Sequence[str | None], dim: Dimension, ctx: Any
+) -> list[Score]:
+    from evaltools.scorers.judge import judge_batch
+
+    return judge_batch(items, outputs, dim, ctx)
+
+
+# The built-in scorers, listed here once: a card names them by these names. The
+# scorer modules are imported when a scorer first runs, never to register it.
 for _spec in (
     ScorerSpec("exact_match", "binary", (0, 1), _per_item(_ideal_scorer(structured.exact_match)), "output equals the ideal"),
     ScorerSpec(
@@ -313,6 +311,7 @@ for _spec in (
         "refusal", "binary", (0, 1), _per_item(_refusal_scorer),
         "refuses exactly when a refusal is due: the ideal declines, or the item has one of params.refuse_tags",
     ),
+    ScorerSpec("judge", "ordinal", (1, 5), _judge_batch, "LLM judge on a rubric (pointwise or pass/fail)"),
 ):
     register_scorer(_spec)
 
@@ -336,7 +335,6 @@ def dimensions_from_card(golden: GoldenSet) -> list[Dimension]:
             path=golden.path / "card.yaml",
             field="dimensions",
         )
-    _load_plugins()
     return [Dimension.from_spec(s, source=golden.path / "card.yaml") for s in specs]
 
 
@@ -482,7 +480,7 @@ def score_run(
     """Score a run on every dimension and write the table beside it.
 
     Args:
-        run: a :class:`~evaltools.runs.Run` or a run folder path.
+        run: a :class:`~evaltools.runs._store.Run` or a run folder path.
         golden: the golden set the run answered.
         dimensions: what to score (default: the card's dimensions).
         embedder: injected embedder for semantic dimensions.
@@ -501,7 +499,7 @@ def score_run(
     Raises:
         VersionMismatchError: the run's golden version differs from ``golden.version``.
     """
-    from ..runs import load_run
+    from evaltools.runs import load_run
 
     if isinstance(run, str | Path):
         run = load_run(run)
@@ -577,7 +575,7 @@ def read_scores(*paths: str | Path) -> pd.DataFrame:
     Raises:
         RunError: a path has no score table (score the run first).
     """
-    from ..errors import RunError
+    from evaltools.errors import RunError
 
     frames = []
     for p in paths:
@@ -662,7 +660,7 @@ def judge_for_scoring(
     Raises:
         RunError: ``offline`` and the cache does not exist.
     """
-    from ..errors import RunError
+    from evaltools.errors import RunError
 
     judged = [d for d in dims if d.scorer == "judge"]
     if not judged:
@@ -690,7 +688,7 @@ def judge_for_scoring(
             "Pass --judge-base-url URL [--judge-model M], or --judge-cache PATH with recorded verdicts."
         )
         return others, None
-    from ..llm import LLMCompleter
+    from evaltools.llm import LLMCompleter
 
     judge = LLMCompleter(
         model or "judge",
@@ -713,14 +711,14 @@ def ensure_scored(golden: Any, runs: Sequence[str | Path], *, progress: bool = T
     the run store has an LLM cache, else they are skipped (with a note).
 
     Args:
-        golden: the golden set folder or a loaded :class:`~evaltools.golden.GoldenSet`.
+        golden: the golden set folder or a loaded :class:`~evaltools.golden._set.GoldenSet`.
         runs: run folders.
         progress: show a progress bar while scoring.
 
     Returns:
         The run folders that were scored now (empty when all had scores).
     """
-    from ..golden import load_golden
+    from evaltools.golden import load_golden
 
     # a folder that is not a run is left to the reader that follows, which names it ("No such run")
     todo = [Path(r) for r in runs if (Path(r) / "manifest.json").is_file() and not (Path(r) / SCORES_FILE).exists()]
@@ -740,87 +738,3 @@ def ensure_scored(golden: Any, runs: Sequence[str | Path], *, progress: bool = T
                 if judge is not None:
                     judge.client.close()
     return todo
-
-
-class _Counting:
-    """A tqdm bar that also counts its steps (a disabled tqdm bar counts nothing)."""
-
-    def __init__(self, bar: Any) -> None:
-        self.bar = bar
-        self.count = 0
-
-    def update(self, n: int = 1) -> None:
-        self.count += n
-        self.bar.update(n)
-
-    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
-        self.bar.set_postfix_str(text, refresh=refresh)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def score_command(args: Any) -> int:
-    """Handle ``evaltools score RUN... --golden DIR`` (see :mod:`evaltools.cli`).
-
-    The runs are loaded first, so a wrong path is reported as a missing run.
-    Judge dimensions are scored with ``--judge-base-url`` when given; else
-    their verdicts are replayed offline from the recorded LLM cache
-    (``--judge-cache``, default ``llm_cache.sqlite`` in the folder holding
-    the run, as ``evaltools run`` writes it) when it exists; else they are
-    skipped with a note saying how to score them. A verdict that was not
-    recorded comes back unscored (``judge_call_failed``), never fetched.
-
-    Args:
-        args: the parsed ``score`` arguments.
-
-    Returns:
-        0 on success.
-
-    Raises:
-        Interrupted: Ctrl-C; says how many scores were kept (written runs,
-            cached judge verdicts and embeddings).
-    """
-    import sys
-
-    from ..errors import Interrupted
-    from ..golden import load_golden
-    from ..runs import load_run
-
-    runs = [load_run(r) for r in args.runs]
-    gs = load_golden(args.golden)
-    dims, judge = judge_for_scoring(
-        dimensions_from_card(gs),
-        runs_dir=Path(runs[0].path).parent,
-        base_url=args.judge_base_url,
-        model=args.judge_model,
-        cache=args.judge_cache,
-        offline=args.judge_offline,
-        skip=args.skip_judge,
-        api_key_env=args.judge_api_key_env,
-        max_tokens=args.judge_max_tokens,
-        note=lambda text: print(f"note: {text}", file=sys.stderr),
-    )
-    from tqdm.auto import tqdm
-
-    kept = 0
-    try:
-        for run in runs:
-            total = sum(sum(1 for it in gs.items if d.applies(it, calibration_ids=gs.calibration_ids)) for d in dims)
-            bar = _Counting(tqdm(total=total, desc=f"scoring {run.id}", unit="score", disable=args.no_progress))
-            try:
-                table = score_run(run, gs, dims, judge_client=judge, progress=bar)
-            except KeyboardInterrupt:
-                kept += bar.count
-                raise
-            finally:
-                bar.close()
-            kept += len(table)
-            print(f"Scored {run.path}: {len(table)} rows -> {Path(run.path) / SCORES_FILE}")
-            print(summarize_scores(table).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    except KeyboardInterrupt:
-        raise Interrupted(kept, "written score tables, the judge cache and the embedding cache") from None
-    finally:
-        if judge is not None:
-            judge.client.close()
-    return 0

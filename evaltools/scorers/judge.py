@@ -46,7 +46,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import pandas as pd
 
 from evaltools.errors import ConfigError, EvaltoolsError
-from evaltools.rubric import Rubric, load_rubric
+from evaltools.scorers._rubric import Rubric, load_rubric
 from evaltools.scorers._types import Score
 from evaltools.scorers.judge_prompt import (
     Message,
@@ -265,7 +265,7 @@ class RubricJudge(_JudgeBase):
 
     Args:
         client: an object implementing :class:`JudgeClient`.
-        rubric: a :class:`~evaltools.rubric.Rubric` or a packaged rubric name / file path.
+        rubric: a :class:`~evaltools.scorers._rubric.Rubric` or a packaged rubric name / file path.
         judge_model: the judge's model name (recorded on every score).
         evaluated_model: the evaluated model's name (recorded).
         judge_more_capable: declare that the judge is more capable than the
@@ -623,12 +623,12 @@ class PairwiseJudge(_JudgeBase):
         return pd.DataFrame(rows)
 
 
-# ---------------------------------------------------------------- registry
+# ---------------------------------------------------------------- the card scorer "judge"
 
 _JUDGE_PARAMS = ("judge_model", "judge_more_capable", "response_format", "nonce_key", "threshold")
 
 
-def _judge_batch(items: Sequence[Mapping[str, Any]], outputs: Sequence[str | None], dim: Any, ctx: Any) -> list[Score]:
+def judge_batch(items: Sequence[Mapping[str, Any]], outputs: Sequence[str | None], dim: Any, ctx: Any) -> list[Score]:
     """Score a card dimension ``scorer: judge`` (see :func:`evaltools.scorers.score_run`)."""
     client = ctx.judge_client
     if client is None:
@@ -662,18 +662,3 @@ def _judge_batch(items: Sequence[Mapping[str, Any]], outputs: Sequence[str | Non
         if tick is not None:
             tick(1)
     return scores
-
-
-def _register() -> None:
-    from evaltools.scorers._run import ScorerSpec, register_scorer
-
-    register_scorer(
-        ScorerSpec("judge", "ordinal", (1, 5), _judge_batch, "LLM judge on a rubric (pointwise or pass/fail)"),
-        replace=True,
-    )
-
-
-try:
-    _register()
-except ImportError:  # the run layer is optional for using the judge directly
-    pass

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from evaltools.errors import ConfigError
-from evaltools.rubric import Rubric, load_rubric  # noqa: F401  (load_rubric is used by the doctests)
+from evaltools.scorers._rubric import Rubric, load_rubric  # noqa: F401  (load_rubric is used by the doctests)
 from evaltools.scorers._types import Score
 
 __all__ = [

@@ -15,9 +15,9 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from .._io import jsonschema_validators
-from ..errors import ConfigError
-from ._types import Score
+from evaltools._util import jsonschema_validators
+from evaltools.errors import ConfigError
+from evaltools.scorers._types import Score
 
 _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n(.*?)\n?\s*```\s*$", re.DOTALL)
 

@@ -8,18 +8,22 @@ are frozen dataclasses with ``to_frame()`` and an HTML view.
 
 from __future__ import annotations
 
-from evaltools.stats._compare import UnmatchedItemsError, compare
+from evaltools.stats._compare import UnmatchedItemsError, cheap_collections, compare, compare_paired, pair_tables
 from evaltools.stats._estimate import (
     PostStratification,
     ProportionEstimate,
     StratifiedEstimate,
     StratumEstimate,
     bounded_mean_interval,
+    check_shares,
     post_stratify,
+    stratified_mean,
     wilson_interval,
 )
+from evaltools.stats._paired import analyze_cell
 from evaltools.stats._power import mde, n_required, power
 from evaltools.stats._results import Comparison, PairedResult, PairedScores
+from evaltools.stats._validate import SeedLike, check_int, check_positive, check_probability, resolve_seed
 
 __all__ = [
     "Comparison",
@@ -37,4 +41,15 @@ __all__ = [
     "post_stratify",
     "power",
     "wilson_interval",
+    "SeedLike",
+    "analyze_cell",
+    "cheap_collections",
+    "check_int",
+    "check_positive",
+    "check_probability",
+    "check_shares",
+    "compare_paired",
+    "pair_tables",
+    "resolve_seed",
+    "stratified_mean",
 ]

@@ -26,7 +26,7 @@ from scipy.optimize import brentq
 from statsmodels.stats.power import TTestPower
 
 from evaltools.errors import ConfigError
-from evaltools.scorers._types import ScoreKind
+from evaltools.scorers import ScoreKind
 from evaltools.stats._validate import check_choice, check_int, check_positive, check_probability
 
 Alternative = Literal["two-sided", "one-sided"]

@@ -277,7 +277,7 @@ class Comparison:
         )
 
     def _repr_html_(self) -> str:
-        from evaltools.report_display import table
+        from evaltools._html import table
 
         level = 1 - self.alpha
         head = (

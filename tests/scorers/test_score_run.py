@@ -8,7 +8,7 @@ import pytest
 
 import evaltools as et
 from evaltools.errors import ConfigError, GoldenSetError, VersionMismatchError
-from evaltools.runs import import_outputs
+from evaltools.runs._store import import_outputs
 from evaltools.scorers import SCORE_COLUMNS, Dimension, Embedder, read_scores, scorer_names
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "golden_mini"
