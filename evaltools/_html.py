@@ -19,7 +19,9 @@ import pandas as pd
 
 from evaltools.errors import InputError
 
-PRE_STYLE = "white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;margin:0;font-family:inherit;font-size:0.92em"
+PRE_STYLE = (
+    "white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;margin:0;font-family:inherit;font-size:0.92em"
+)
 VERDICT_COLORS = {"PASS": "#1a7f37", "NEEDS_REVIEW": "#9a6700", "BLOCK": "#cf222e"}
 
 TONES = {"good": "#1a7f37", "warn": "#9a6700", "bad": "#cf222e", "info": "#4C72B0"}

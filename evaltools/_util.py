@@ -10,13 +10,23 @@ flushed and fsynced one line at a time.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evaltools.errors import InputError
+from evaltools.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    SeedLike = np.random.Generator | int | None
+else:
+    SeedLike = "np.random.Generator | int | None"
+"""What every random function of evaltools accepts as ``rng``: a Generator, a non-negative int, or None."""
 
 # The exit status of every ``evaltools`` command (one policy; see evaltools.cli).
 EXIT_OK = 0
@@ -185,19 +195,96 @@ def dumps_line(record: dict[str, Any]) -> str:
     return json.dumps(_nan_to_none(record), ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
-    """Append one record durably: the line is flushed and fsynced before returning.
+def append_line(path: str | Path, line: str) -> None:
+    """Append one whole line durably, under an exclusive lock: flushed and fsynced before returning.
+
+    One ``write`` of the whole line: a crash leaves either the line or a torn
+    last line, which :func:`repair_torn_tail` mends before the next append.
 
     Args:
-        path: the JSONL file (created when missing).
-        record: a JSON-serializable mapping.
+        path: the JSONL file (created when missing, with its folder).
+        line: the text, ending with a newline.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write(dumps_line(record))
+        _locked(fh)
+        fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _locked(fh: Any) -> Any:
+    # Two writers appending to one file (two kernels of one annotator): serialize
+    # the repair and the append (an flock; released when the file closes).
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return fh
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    return fh
+
+
+def repair_torn_tail(path: str | Path, *, what: str = "record") -> str | None:
+    """Repair an append-only JSONL file whose last line has no newline (a crash mid-write).
+
+    A complete JSON object gets its newline (nothing finished is lost); any
+    other fragment is appended to ``<file>.torn`` (fsynced) before it is cut
+    from the file, so the next append starts on a line of its own. Run outputs
+    and human labels both go through here.
+
+    Args:
+        path: the JSONL file (missing or empty: nothing to do).
+        what: what one line holds, for the message ("label", "output").
+
+    Returns:
+        What was done, as a message for a warning, or None when the file was whole.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    with open(path, "rb+") as fh:
+        _locked(fh)
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return None
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return None
+        pos, start = size, 0
+        while pos > 0:
+            step = min(65536, pos)
+            pos -= step
+            fh.seek(pos)
+            cut = fh.read(step).rfind(b"\n")
+            if cut >= 0:
+                start = pos + cut + 1
+                break
+        fh.seek(start)
+        fragment = fh.read()
+        try:
+            whole = isinstance(json.loads(fragment), dict)
+        except ValueError:  # not JSON, or not UTF-8
+            whole = False
+        if whole:
+            fh.seek(size)
+            fh.write(b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            return f"{path}: the last {what} had no newline; added one."
+        torn = path.with_name(path.name + ".torn")
+        with open(torn, "ab") as out:
+            out.write(fragment + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        fh.truncate(start)
+        fh.flush()
+        os.fsync(fh.fileno())
+        line = fragment[:60].decode("utf-8", "replace")
+        return (
+            f"{path}: moved a torn last line (an interrupted write, {len(fragment)} bytes: {line!r}) to {torn}; "
+            f"every complete {what} is kept."
+        )
 
 
 def _nan_to_none(value: Any) -> Any:
@@ -257,3 +344,140 @@ def jsonschema_validators() -> Any:
     from jsonschema import validators
 
     return validators
+
+
+def query_text(query: Any, *, style: str = "lines", include_system: bool = True) -> str:
+    r"""A golden item's query (text, or chat messages) as one string, in one of three styles.
+
+    Args:
+        query: a string, a list of ``{"role", "content"}`` messages, or None.
+        style: ``"lines"`` (``role: content`` lines, for people: reports and the
+            explorer), ``"judge"`` (``[role] content`` lines: the judge prompt's
+            format; changing it would change every cached verdict's key) or
+            ``"content"`` (the contents only, for duplicate checks and embeddings).
+        include_system: keep system messages (False: the user's side only).
+
+    Returns:
+        The text; an empty string for None; other objects as JSON.
+
+    Examples:
+        >>> chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+        >>> query_text(chat)
+        'system: Be brief.
+    user: Hi'
+        >>> query_text(chat, style="judge")
+        '[system] Be brief.
+    [user] Hi'
+        >>> query_text(chat, style="content", include_system=False)
+        'Hi'
+        >>> query_text("Hi", style="judge"), query_text(None)
+        ('Hi', '')
+    """
+    if query is None:
+        return ""
+    if isinstance(query, str):
+        return query
+    if not isinstance(query, list):
+        return json.dumps(query, ensure_ascii=False)
+    messages = [m for m in query if include_system or not (isinstance(m, dict) and m.get("role") == "system")]
+    if style == "lines":
+        return "\n".join(
+            f"{m.get('role', '?')}: {m.get('content', '')}" if isinstance(m, dict) else str(m) for m in messages
+        )
+    if style == "judge":
+        return "\n".join(f"[{m.get('role', 'user')}] {m.get('content', '')}" for m in messages)
+    if style == "content":
+        return "\n".join(m.get("content", "") for m in messages)
+    raise ConfigError(
+        f"The 'style' parameter of query_text must be 'lines', 'judge' or 'content'. Got {style!r} instead."
+    )
+
+
+def id_problem(value: Any, field: str = "id") -> str | None:
+    """What is wrong with an identifier read from a file (item, annotator, dimension), or None.
+
+    Ids are compared exactly, so an empty one or one with leading or trailing
+    whitespace (``" m-01"``, a CSV export's padding) would silently become a
+    different item. Golden sets, imported outputs and labels all check here and
+    raise their own error with the file, line and field.
+
+    Examples:
+        >>> id_problem("m-01") is None
+        True
+        >>> id_problem(" m-01")
+        "'id' ' m-01' has leading or trailing whitespace; ids are matched exactly. Did you mean 'm-01'?"
+        >>> id_problem("", "item_id")
+        "'item_id' must be a non-empty string. Got '' instead."
+    """
+    if not isinstance(value, str) or not value.strip():
+        return f"'{field}' must be a non-empty string. Got {value!r} instead."
+    if value != value.strip():
+        return (
+            f"'{field}' {value!r} has leading or trailing whitespace; ids are matched exactly. "
+            f"Did you mean {value.strip()!r}?"
+        )
+    return None
+
+
+# --------------------------------------------------------------------------- argument checks
+# Public functions validate once at the boundary (STYLE.md rule 4) with scikit-learn's message
+# template; a bad argument is a ConfigError (an InputError, so a ValueError too).
+
+
+def check_probability(value: Any, name: str, func: str, *, open_low: bool = True, open_high: bool = True) -> float:
+    """Check that ``value`` is a float strictly (or not) inside (0, 1)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        v = float(value)
+        ok = (v > 0 if open_low else v >= 0) and (v < 1 if open_high else v <= 1)
+    if not ok:
+        lo = "(0" if open_low else "[0"
+        hi = "1)" if open_high else "1]"
+        raise ConfigError(f"The '{name}' parameter of {func} must be a float in {lo}, {hi}. Got {value!r} instead.")
+    return float(value)
+
+
+def check_positive(value: Any, name: str, func: str, *, allow_zero: bool = False) -> float:
+    """Check that ``value`` is a finite float > 0 (or >= 0)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    ok = ok and math.isfinite(float(value)) and (float(value) >= 0 if allow_zero else float(value) > 0)
+    if not ok:
+        what = "a finite float >= 0" if allow_zero else "a finite float > 0"
+        raise ConfigError(f"The '{name}' parameter of {func} must be {what}. Got {value!r} instead.")
+    return float(value)
+
+
+def check_int(value: Any, name: str, func: str, *, minimum: int) -> int:
+    """Check that ``value`` is an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
+        raise ConfigError(f"The '{name}' parameter of {func} must be an int >= {minimum}. Got {value!r} instead.")
+    return int(value)
+
+
+def check_choice(value: Any, name: str, func: str, choices: Iterable[str]) -> str:
+    """Check that ``value`` is one of ``choices``."""
+    options = tuple(choices)
+    if value not in options:
+        listed = ", ".join(repr(c) for c in options)
+        raise ConfigError(f"The '{name}' parameter of {func} must be one of {listed}. Got {value!r} instead.")
+    return str(value)
+
+
+def resolve_seed(rng: SeedLike, func: str) -> int:
+    """Turn ``rng`` into an integer seed that reproduces the computation.
+
+    An int is used as is; ``None`` draws fresh OS entropy; a Generator is asked
+    for one integer. The returned seed is recorded in results, so passing it
+    back as ``rng=`` reproduces them exactly.
+    """
+    import numpy as np
+
+    if rng is None:
+        return int(np.random.SeedSequence().entropy % (2**63))  # type: ignore[operator]
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(0, 2**63 - 1))
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and int(rng) >= 0:
+        return int(rng)
+    raise ConfigError(
+        f"The 'rng' parameter of {func} must be a numpy Generator, a non-negative int or None. Got {rng!r} instead."
+    )

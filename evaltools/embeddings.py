@@ -233,7 +233,9 @@ def default_embedder() -> Embedder:
     return _DEFAULT[key]
 
 
-def cosine_similarity(predictions: Sequence[str], references: Sequence[str], *, embedder: Embedder | None = None) -> np.ndarray:
+def cosine_similarity(
+    predictions: Sequence[str], references: Sequence[str], *, embedder: Embedder | None = None
+) -> np.ndarray:
     """Cosine similarity of each prediction with its reference.
 
     Args:

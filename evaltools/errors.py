@@ -122,19 +122,29 @@ class ModelLoadError(EvaltoolsError):
     """A model (embedding or LLM) could not be loaded offline."""
 
 
-def missing_dependency(package: str, extra: str) -> MissingDependencyError:
-    """Build the error for an optional dependency that is not installed.
+def missing_dependency(package: str, extra: str | None = None) -> MissingDependencyError:
+    """Build the error for a dependency that is not installed.
 
     Args:
         package: the import name that failed.
-        extra: the evaltools extra that installs it.
+        extra: the evaltools extra that installs it (``"spark"``, ``"local"``);
+            None for a dependency of evaltools itself (an incomplete install).
 
     Returns:
         A :class:`MissingDependencyError` whose message says what to install.
+
+    Examples:
+        >>> str(missing_dependency("pyspark", "spark"))
+        "The optional dependency 'pyspark' is not installed. Install it with: pip install 'evaltools[spark]'"
+        >>> str(missing_dependency("plotly"))
+        "'plotly' is a dependency of evaltools but is not installed here. Install it with: pip install plotly"
     """
+    if extra is None:
+        return MissingDependencyError(
+            f"'{package}' is a dependency of evaltools but is not installed here. Install it with: pip install {package}"
+        )
     return MissingDependencyError(
-        f"The optional dependency '{package}' is not installed. "
-        f"Install it with: pip install 'evaltools[{extra}]'"
+        f"The optional dependency '{package}' is not installed. Install it with: pip install 'evaltools[{extra}]'"
     )
 
 

@@ -15,7 +15,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from evaltools.errors import InputError
+from evaltools._util import resolve_seed
+from evaltools.errors import ConfigError, InputError
 
 Level = Literal["nominal", "ordinal", "interval"]
 Consensus = Literal["majority", "median"]
@@ -24,9 +25,9 @@ LEVELS = ("nominal", "ordinal", "interval")
 _KEY_SEP = "\x1f"
 
 
-def param_error(name: str, expected: str, got: object, func: str = "calibrate") -> InputError:
-    """The error for a bad parameter, in scikit-learn's message template."""
-    return InputError(f"The '{name}' parameter of {func} must be {expected}. Got {got!r} instead.")
+def param_error(name: str, expected: str, got: object, func: str = "calibrate") -> ConfigError:
+    """The error for a bad parameter, in scikit-learn's message template (as :mod:`evaltools._util`'s checks)."""
+    return ConfigError(f"The '{name}' parameter of {func} must be {expected}. Got {got!r} instead.")
 
 
 def check_trust_params(
@@ -62,18 +63,11 @@ def check_trust_params(
         raise param_error("n_resamples", "an int >= 100", n_resamples, func)
 
 
-def resolve_rng(rng: np.random.Generator | int | None) -> tuple[np.random.Generator, int]:
-    """A generator and the integer seed that reproduces it."""
+def resolve_rng(rng: np.random.Generator | int | None, func: str = "calibrate") -> tuple[np.random.Generator, int]:
+    """A generator and the integer seed that reproduces it (the seed rules of :func:`evaltools._util.resolve_seed`)."""
     # Record an integer seed whatever we were given, so every result can be
     # reproduced with rng=<seed>.
-    if isinstance(rng, np.random.Generator):
-        seed = int(rng.integers(0, 2**63 - 1))
-    elif rng is None:
-        seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
-    elif isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        seed = int(rng)
-    else:
-        raise param_error("rng", "a numpy Generator, an int or None", rng)
+    seed = resolve_seed(rng, func)
     return np.random.default_rng(seed), seed
 
 

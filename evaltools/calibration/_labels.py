@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaltools._util import append_line, id_problem, repair_torn_tail
 from evaltools.errors import GoldenSetError, InputError
 from evaltools.golden import largest_remainder
 
@@ -62,71 +62,10 @@ class LabelWarning(UserWarning):
     """A labels file has a problem evaltools worked around (a torn last line)."""
 
 
-def _locked(fh: Any) -> Any:
-    # Two kernels of one annotator append to the same file: serialize the repair
-    # and the append (an flock; released when the file closes).
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        return fh
-    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-    return fh
-
-
-def _repair_torn_tail(path: Path) -> str | None:
-    """Repair a last line without a newline; return what was done (a message) or None.
-
-    A fragment that is not a JSON object is appended to ``<file>.torn`` (fsynced)
-    before it is cut from the file; a complete JSON object gets its newline.
-    """
-    with open(path, "rb+") as fh:
-        _locked(fh)
-        size = fh.seek(0, os.SEEK_END)
-        if size == 0:
-            return None
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":
-            return None
-        pos, start = size, 0
-        while pos > 0:
-            step = min(65536, pos)
-            pos -= step
-            fh.seek(pos)
-            cut = fh.read(step).rfind(b"\n")
-            if cut >= 0:
-                start = pos + cut + 1
-                break
-        fh.seek(start)
-        fragment = fh.read()
-        try:
-            whole = isinstance(json.loads(fragment), dict)
-        except ValueError:  # not JSON, or not UTF-8
-            whole = False
-        if whole:
-            fh.seek(size)
-            fh.write(b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-            return f"{path}: the last label had no newline; added one."
-        torn = path.with_name(path.name + ".torn")
-        with open(torn, "ab") as out:
-            out.write(fragment + b"\n")
-            out.flush()
-            os.fsync(out.fileno())
-        fh.truncate(start)
-        fh.flush()
-        os.fsync(fh.fileno())
-        line = fragment[:60].decode("utf-8", "replace")
-        return (
-            f"{path}: moved a torn last line (an interrupted write, {len(fragment)} bytes: {line!r}) to {torn}; "
-            "every complete label is kept."
-        )
-
-
 def _repair(path: Path, stacklevel: int = 3) -> bool:
-    """Repair ``path`` in place (see :func:`_repair_torn_tail`), warning; False when it cannot be written."""
+    """Repair ``path`` in place (:func:`evaltools._util.repair_torn_tail`), warning; False if it cannot be written."""
     try:
-        message = _repair_torn_tail(path)
+        message = repair_torn_tail(path, what="label")
     except OSError:
         return False  # a read-only folder: the reader skips the fragment instead
     if message is not None:
@@ -169,12 +108,8 @@ def _check_label(
         value = rec.get(key)
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and key == "item_id":
             value = str(value)
-        if not isinstance(value, str) or not value:
-            raise fail(key, f"'{key}' must be a non-empty string. Got {value!r} instead.")
-        if value != value.strip():
-            raise fail(
-                key, f"'{key}' {value!r} has leading or trailing whitespace; did you mean {value.strip()!r}?"
-            )
+        if (problem := id_problem(value, key)) is not None:
+            raise fail(key, problem)
         out[key] = value
     run_id = rec.get("run_id")
     if run_id is not None and not isinstance(run_id, str):
@@ -269,11 +204,7 @@ def append_label(
         _repair(path)  # a fragment left by a crash must not swallow this label
     # One write of a whole line, then fsync: a crash leaves either the full
     # line or (at worst) a torn last line, which the next open repairs.
-    with open(path, "a", encoding="utf-8") as fh:
-        _locked(fh)
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_line(path, line)
     return rec
 
 

@@ -52,6 +52,7 @@ from evaltools.calibration._calibrate import MIN_PAIRED
 from evaltools.calibration._inputs import check_trust_params, param_error, resolve_rng
 from evaltools.calibration._results import Estimate
 from evaltools.errors import InputError
+from evaltools.stats import wilson_interval
 
 __all__ = [
     "CONSISTENCY_FLOOR",
@@ -208,10 +209,8 @@ def _preferences(
 
 
 def _wilson(successes: int, n: int, confidence: float) -> Estimate:
-    if n == 0:
-        return Estimate(math.nan, math.nan, math.nan, "Wilson score interval")
-    low, high = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
-    return Estimate(successes / n, float(low), float(high), "Wilson score interval")
+    est = wilson_interval(int(successes), int(n), alpha=1 - confidence)
+    return Estimate(est.proportion, est.ci_low, est.ci_high, "Wilson score interval")
 
 
 @dataclass(frozen=True, slots=True)
@@ -1221,7 +1220,7 @@ def calibrate_pairwise(
         min_paired=MIN_PAIRED,
         n_resamples=n_resamples,
     )
-    generator, seed = resolve_rng(rng)
+    generator, seed = resolve_rng(rng, "calibrate_pairwise")
     table_codes = check_codes(codes, "calibrate_pairwise")
 
     notes: list[str] = []

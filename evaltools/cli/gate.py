@@ -11,68 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from evaltools.errors import EvaltoolsError, InputError, RunError, VersionMismatchError
+from evaltools.errors import EvaltoolsError, InputError, VersionMismatchError
 from evaltools.gate import EXIT_ERROR, aa_noise_floor, gate
-
-_STRING_COLUMNS = {
-    "run_id": str,
-    "item_id": str,
-    "dimension": str,
-    "kind": str,
-    "stratum": object,
-    "group": object,
-    "unscored_reason": object,
-    "failure": object,
-    "detail": object,
-    "golden_version": object,
-}
-
-
-def read_scores(path: str | Path) -> pd.DataFrame:
-    r"""Read a run's score table: ``<run dir>/scores.jsonl`` or a ``.jsonl`` file.
-
-    Ids are read as strings ("001" stays "001"; pandas would otherwise parse
-    it as the integer 1).
-
-    Raises:
-        RunError: the file does not exist or is not JSON lines.
-
-    Examples:
-        >>> import json, pathlib, tempfile
-        >>> run = pathlib.Path(tempfile.mkdtemp())
-        >>> row = {"run_id": "A", "item_id": "007", "dimension": "correct", "value": 1.0,
-        ...        "kind": "binary", "scale_min": 0, "scale_max": 1}
-        >>> _ = (run / "scores.jsonl").write_text(json.dumps(row) + "\n")
-        >>> read_scores(run).loc[0, "item_id"]
-        '007'
-    """
-    p = Path(path)
-    file = p / "scores.jsonl" if p.is_dir() else p
-    if not file.is_file():
-        from evaltools.scorers import score_hint
-
-        hint = f" Score the run first: {score_hint(p)}" if (p / "manifest.json").is_file() else ""
-        raise RunError(
-            "No score table found. Pass a run directory holding scores.jsonl (written by `evaltools score`) "
-            f"or the scores.jsonl file itself.{hint}",
-            path=file,
-        )
-    try:
-        table = pd.read_json(file, lines=True, dtype=_STRING_COLUMNS)
-    except ValueError as exc:
-        raise RunError(f"The score table is not valid JSON lines: {exc}", path=file) from exc
-    if "golden_version" not in table.columns or table["golden_version"].isna().all():
-        # A table written before scores carried the version: the run's manifest says which
-        # version the outputs answered (score_run refuses any other unless told to).
-        manifest = file.parent / "manifest.json"
-        if manifest.is_file():
-            try:
-                version = json.loads(manifest.read_text(encoding="utf-8")).get("golden_version")
-            except (ValueError, AttributeError):
-                version = None
-            if version:
-                table["golden_version"] = str(version)
-    return table
+from evaltools.scorers import read_scores
 
 
 def parse_shares(text: str) -> dict[str, float]:
@@ -185,8 +126,6 @@ def add_gate_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _golden_of(run: str | Path) -> Path | None:
     """The golden set folder a run was made against, found from its manifest (None when not found)."""
-    import json
-
     folder = Path(run) if Path(run).is_dir() else Path(run).parent
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))

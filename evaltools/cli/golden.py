@@ -81,10 +81,6 @@ def golden_sample_command(args: argparse.Namespace) -> int:
         text_col=args.text_col,
         near_threshold=args.near_threshold,
     )
-    atomic_write_jsonl(args.out, sample.to_dict(orient="records"))
-    print(
-        f"Sampled {len(sample)} rows into {args.out} (allocation {sample.attrs['allocation']}, "
-        f"removed {sample.attrs['exact_duplicates_removed']} exact and "
-        f"{sample.attrs['near_duplicates_removed']} near duplicates, seed {args.seed})."
-    )
+    atomic_write_jsonl(args.out, sample.to_records())
+    print(f"{sample.summary()} Written to {args.out}.")
     return 0

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from evaltools._util import SeedLike, check_int, check_positive, check_probability, resolve_seed
 from evaltools.errors import ConfigError
 from evaltools.gate._outcome import Verdict
 from evaltools.gate._verdict import GateResult, build_result, decide, prepare
@@ -29,14 +30,8 @@ from evaltools.stats import (
     Comparison,
     PairedScores,
     ProportionEstimate,
-    SeedLike,
-    cheap_collections,
-    check_int,
-    check_positive,
-    check_probability,
     compare_paired,
     pair_tables,
-    resolve_seed,
     wilson_interval,
 )
 
@@ -75,11 +70,6 @@ class NoiseFloor:
     """Per-dimension rates."""
     method: str
     """How the rates were estimated."""
-
-    @property
-    def flag_rate(self) -> float:
-        """Share of replications that did not PASS."""
-        return self.block_rate + self.review_rate
 
     @property
     def summary(self) -> str:
@@ -260,14 +250,13 @@ def aa_noise_floor(
     gen = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
     overall = np.zeros(3)
     per_dim = np.zeros((len(paired), 3))
-    with cheap_collections():
-        for k in range(n_sim):
-            flips = gen.random(n_units) < 0.5
-            cmp = run(_flip(paired, units, flips), sim_resamples, seed + k + 1)
-            verdict, dims, _ = decide(cmp, configured_gating=configured, untrusted=untrusted_set)
-            overall[verdict.severity] += 1
-            for j, d in enumerate(dims):
-                per_dim[j, d.verdict.severity] += 1
+    for k in range(n_sim):
+        flips = gen.random(n_units) < 0.5
+        cmp = run(_flip(paired, units, flips), sim_resamples, seed + k + 1)
+        verdict, dims, _ = decide(cmp, configured_gating=configured, untrusted=untrusted_set)
+        overall[verdict.severity] += 1
+        for j, d in enumerate(dims):
+            per_dim[j, d.verdict.severity] += 1
     rates = overall / n_sim
     return NoiseFloor(
         observed=observed,
@@ -418,28 +407,27 @@ def simulate_gate(
     configured = dict.fromkeys(names, True)
     counts = np.zeros(3)
     blocks = np.zeros(n_dimensions)
-    with cheap_collections():
-        for _ in range(n_sim):
-            u = gen.random((n_dimensions, n_items))
-            paired = []
-            for j, (p10, p11, p01) in enumerate(cells):
-                base = (u[j] < p10 + p11).astype(float)
-                cand = ((u[j] >= p10) & (u[j] < p10 + p11 + p01)).astype(float)
-                paired.append(PairedScores(names[j], "binary", 0.0, 1.0, True, ids, base, cand, None, None))
-            cmp = compare_paired(
-                paired,
-                baseline_run="A",
-                candidate_run="B",
-                alpha=alpha,
-                tolerance=tolerance,
-                margin=margin,
-                n_resamples=100,
-                seed=seed,
-                min_items=10,
-            )
-            verdict, dims, _ = decide(cmp, configured_gating=configured, untrusted=frozenset())
-            counts[verdict.severity] += 1
-            blocks += [d.verdict is Verdict.BLOCK for d in dims]
+    for _ in range(n_sim):
+        u = gen.random((n_dimensions, n_items))
+        paired = []
+        for j, (p10, p11, p01) in enumerate(cells):
+            base = (u[j] < p10 + p11).astype(float)
+            cand = ((u[j] >= p10) & (u[j] < p10 + p11 + p01)).astype(float)
+            paired.append(PairedScores(names[j], "binary", 0.0, 1.0, True, ids, base, cand, None, None))
+        cmp = compare_paired(
+            paired,
+            baseline_run="A",
+            candidate_run="B",
+            alpha=alpha,
+            tolerance=tolerance,
+            margin=margin,
+            n_resamples=100,
+            seed=seed,
+            min_items=10,
+        )
+        verdict, dims, _ = decide(cmp, configured_gating=configured, untrusted=frozenset())
+        counts[verdict.severity] += 1
+        blocks += [d.verdict is Verdict.BLOCK for d in dims]
     rates = counts / n_sim
     return GateSimulation(
         n_sim=n_sim,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaltools._util import SeedLike, check_int, check_positive, check_probability, resolve_seed
 from evaltools.errors import ConfigError
 from evaltools.gate._outcome import Verdict, pct
 from evaltools.gate._render import gate_html, gate_junit, gate_markdown
@@ -20,17 +21,12 @@ from evaltools.stats import (
     Comparison,
     PairedResult,
     PairedScores,
-    SeedLike,
     StratifiedEstimate,
     analyze_cell,
-    cheap_collections,
-    check_int,
-    check_positive,
-    check_probability,
     check_shares,
     compare_paired,
+    holm,
     pair_tables,
-    resolve_seed,
     stratified_mean,
 )
 
@@ -297,17 +293,14 @@ def coverage_check(
         rng=np.random.default_rng(comparison.seed),
         min_items=comparison.min_items,
     )
-    holm = [i for i, r in enumerate(comparison.results) if r.family == "holm"]
+    holm_rows = [i for i, r in enumerate(comparison.results) if r.family == "holm"]
     k = cell.n_worse + cell.n_better
-    joins = k > 0 and math.isfinite(cell.pvalue) and min(1.0, 2 * 0.5**k) <= alpha / (len(holm) + 1)
+    joins = k > 0 and math.isfinite(cell.pvalue) and min(1.0, 2 * 0.5**k) <= alpha / (len(holm_rows) + 1)
     results = list(comparison.results)
     if joins:
-        from statsmodels.stats.multitest import multipletests
-
-        pvals = np.array([results[i].pvalue for i in holm] + [cell.pvalue])
-        with cheap_collections():
-            reject, adjusted, _, _ = multipletests(pvals, alpha=alpha, method="holm")
-        for j, i in enumerate(holm):
+        pvals = np.array([results[i].pvalue for i in holm_rows] + [cell.pvalue])
+        reject, adjusted = holm(pvals, alpha)
+        for j, i in enumerate(holm_rows):
             results[i] = dataclasses.replace(
                 results[i], pvalue_adjusted=float(adjusted[j]), significant=bool(reject[j])
             )

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from evaltools._util import iter_jsonl, jsonschema_validators
+from evaltools._util import id_problem, iter_jsonl, jsonschema_validators, query_text
 from evaltools.errors import ConfigError, GoldenSetError, SchemaError
 
 if TYPE_CHECKING:  # pandas and numpy load where they are used: `evaltools run` needs neither
@@ -301,18 +301,8 @@ def _validate_item(raw: dict[str, Any], path: Path, line: int) -> dict[str, Any]
             field=sorted(unknown)[0],
         )
     item_id = raw["id"]
-    if not isinstance(item_id, str) or not item_id.strip():
-        raise GoldenSetError(
-            f"'id' must be a non-empty string. Got {item_id!r} instead.", path=path, line=line, field="id"
-        )
-    if item_id != item_id.strip():
-        raise GoldenSetError(
-            f"'id' {item_id!r} has leading or trailing whitespace; ids are matched exactly, so it would be "
-            f"a different item from {item_id.strip()!r}. Remove the whitespace.",
-            path=path,
-            line=line,
-            field="id",
-        )
+    if (problem := id_problem(item_id)) is not None:
+        raise GoldenSetError(problem, path=path, line=line, field="id")
     if raw["stratum"] not in STRATA:
         raise GoldenSetError(
             f"Unknown stratum {raw['stratum']!r}. Valid strata: {', '.join(STRATA)}.",
@@ -564,15 +554,11 @@ class GoldenCheck:
 
 
 def _normalize_text(text: Any) -> str:
-    if isinstance(text, list):
-        text = "\n".join(m.get("content", "") for m in text)
-    return " ".join(str(text).lower().split())
+    return " ".join(query_text(text, style="content").lower().split())
 
 
 def _query_text(query: Any) -> str:
-    if isinstance(query, list):
-        return "\n".join(m.get("content", "") for m in query if m.get("role") != "system")
-    return str(query)
+    return query_text(query, style="content", include_system=False)
 
 
 def _exact_pairs(ids: Sequence[str], texts: Sequence[str]) -> pd.DataFrame:
@@ -705,6 +691,37 @@ def largest_remainder(n: int, shares: Mapping[str, float]) -> dict[str, int]:
     return alloc
 
 
+@dataclass(frozen=True)
+class GoldenSample:
+    """What :func:`sample_golden` drew: the rows, and how (seed, allocation, duplicates removed)."""
+
+    rows: pd.DataFrame
+    """The sampled rows, with ``inclusion_prob``, ``stratum_pool_size`` and ``stratum_short``."""
+    seed: int
+    """The seed that reproduces the draw."""
+    allocation: dict[str, int]
+    """Rows allocated to each stratum (largest remainder)."""
+    exact_duplicates_removed: int
+    """Pool rows dropped as exact duplicates (case and whitespace folded)."""
+    near_duplicates_removed: int
+    """Pool rows dropped as near duplicates (embedding cosine above the threshold)."""
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def summary(self) -> str:
+        """One line: how many rows, the allocation, the duplicates removed and the seed."""
+        return (
+            f"Sampled {len(self.rows)} rows (allocation {self.allocation}, removed "
+            f"{self.exact_duplicates_removed} exact and {self.near_duplicates_removed} near duplicates, "
+            f"seed {self.seed})."
+        )
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """The rows as JSON-ready records (for ``items.jsonl`` after labelling ideals)."""
+        return list(self.rows.to_dict(orient="records"))
+
+
 def sample_golden(
     log_frame: pd.DataFrame,
     n: int,
@@ -715,7 +732,7 @@ def sample_golden(
     text_col: str = "query",
     near_threshold: float = 0.92,
     embedder: Any = None,
-) -> pd.DataFrame:
+) -> GoldenSample:
     """Draw a stratified sample of queries from a pool of production logs.
 
     Steps (STATS.md §4.1): drop exact duplicates (case/whitespace folded) and
@@ -735,11 +752,11 @@ def sample_golden(
         embedder: see :func:`check_golden`.
 
     Returns:
-        The sampled rows with extra columns ``inclusion_prob``,
-        ``stratum_pool_size`` and ``stratum_short`` (True when the stratum had
-        fewer rows than its allocation, so the whole stratum was taken). The
-        frame's ``attrs`` record the seed, the allocation and the duplicate
-        counts.
+        A :class:`GoldenSample`: its ``rows`` carry the extra columns
+        ``inclusion_prob``, ``stratum_pool_size`` and ``stratum_short`` (True
+        when the stratum had fewer rows than its allocation, so the whole
+        stratum was taken); it also records the seed, the allocation and the
+        duplicate counts.
 
     Raises:
         ConfigError: missing columns, an unknown stratum in ``targets``, or ``n`` < 1.
@@ -793,10 +810,10 @@ def sample_golden(
         part["stratum_short"] = take < n_h
         parts.append(part)
     out = pd.concat(parts, ignore_index=True) if parts else pool.iloc[0:0]
-    out.attrs.update(
-        {"seed": seed, "allocation": alloc, "exact_duplicates_removed": n_exact, "near_duplicates_removed": n_near}
-    )
-    return out
+    return GoldenSample(
+        rows=out, seed=seed, allocation=dict(alloc), exact_duplicates_removed=int(n_exact),
+        near_duplicates_removed=int(n_near),
+    )  # fmt: skip
 
 
 def _greedy_near_duplicates(emb: np.ndarray, threshold: float) -> np.ndarray:

@@ -347,7 +347,11 @@ class LLMClient:
             )
             if self.cache is not None:
                 self.cache.put(
-                    key, request.model, completion, endpoint=self.endpoint, served_model=self.served_model(request.model)
+                    key,
+                    request.model,
+                    completion,
+                    endpoint=self.endpoint,
+                    served_model=self.served_model(request.model),
                 )
         return completion
 

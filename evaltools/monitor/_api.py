@@ -190,7 +190,8 @@ def load_result(directory: str | Path) -> MonitorResult:
                          path=d / "detection.pkl") from exc  # fmt: skip
     if state.get("version") != evaltools_version():
         raise InputError(
-            f"The result was saved by evaltools {state.get('version')}, this is {evaltools_version()}: rerun the monitoring.",
+            f"The result was saved by evaltools {state.get('version')}, this is {evaltools_version()}: "
+            "rerun the monitoring.",
             path=d / "detection.pkl",
         )
     empty = DataQuality(0, 0, pd.DataFrame(columns=["issue", "count", "handling", "example"]))

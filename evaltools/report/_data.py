@@ -12,7 +12,6 @@ runs, variants) and carries that header as display metadata, which
 from __future__ import annotations
 
 import html
-import json
 import math
 import warnings
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from evaltools._util import query_text
 from evaltools.errors import ConfigError, RunError, VersionMismatchError
 from evaltools.golden import GoldenSet, GoldenSetWarning, load_golden
 from evaltools.runs import Run, load_run
@@ -33,32 +33,6 @@ HEADER_KEY = "evaltools"
 OUTPUT_COLUMNS = ("run_id", "item_id", "output", "error", "latency_s", "prompt_tokens", "completion_tokens",
                   "finish_reason")  # fmt: skip
 """Columns of :attr:`ReportData.outputs`."""
-
-
-def query_text(query: Any) -> str:
-    r"""A golden item's query as plain text (chat messages become ``role: content`` lines).
-
-    Args:
-        query: a string, or a list of ``{"role", "content"}`` messages.
-
-    Returns:
-        The text; an empty string for None.
-
-    Examples:
-        >>> query_text("Hi")
-        'Hi'
-        >>> query_text([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}])
-        'user: Hi\nassistant: Hello'
-    """
-    if query is None:
-        return ""
-    if isinstance(query, str):
-        return query
-    if isinstance(query, list):
-        return "\n".join(
-            f"{m.get('role', '?')}: {m.get('content', '')}" if isinstance(m, dict) else str(m) for m in query
-        )
-    return json.dumps(query, ensure_ascii=False)
 
 
 @dataclass(frozen=True, eq=False)

@@ -74,7 +74,9 @@ class Cards:
             blocks = []
             for col, label in self.texts:
                 value = row.get(col)
-                body = '<i class="et-na">(none)</i>' if is_missing(value) else f'<pre style="{PRE_STYLE}">{esc(value)}</pre>'
+                body = f'<pre style="{PRE_STYLE}">{esc(value)}</pre>'
+                if is_missing(value):
+                    body = '<i class="et-na">(none)</i>'
                 blocks.append(f'<div class="et-block"><div class="et-label">{esc(label)}</div>{body}</div>')
             details = "".join(
                 f'<div class="et-detail"><span class="et-key">{esc(c)}</span> '
@@ -609,7 +611,7 @@ class Drilldown:
             blocks = [("Query", esc(r.get("query") or "")), ("Ideal", esc(_pretty(r.get("ideal")))),
                       ("Baseline output", old or '<i class="et-na">(none)</i>'),
                       ("Candidate output", new or '<i class="et-na">(none)</i>')]  # fmt: skip
-            cols = "".join(f'<div class="et-block"><div class="et-label">{esc(k)}</div><pre style="{PRE_STYLE}">{v}</pre>'
+            cols = "".join(f'<div class="et-block"><div class="et-label">{esc(k)}</div><pre style="{PRE_STYLE}">{v}</pre>'  # noqa: E501
                            "</div>" for k, v in blocks)  # fmt: skip
             rows.append(
                 f'<details class="et-drill-item"{attr} data-candidate="{esc(r["candidate"])}" '

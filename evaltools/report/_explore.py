@@ -61,7 +61,7 @@ class ItemExplorer:
         try:
             import ipywidgets as w
         except ImportError:  # pragma: no cover - ipywidgets is a core dependency
-            raise missing_dependency("ipywidgets", "notebooks") from None
+            raise missing_dependency("ipywidgets") from None
         self.data = data
         self.page_size = page_size
         self.table = item_table(data)

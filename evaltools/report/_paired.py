@@ -81,7 +81,6 @@ def paired_items(
         >>> paired_items(t)["outcome"].tolist()  # x tied, y fixed by B
         ['tie', 'win']
     """
-
     baseline, cands = _runs(scores, baseline, candidates, "paired_items")
     table = add_verdicts(scores)
     if "detail" not in table:

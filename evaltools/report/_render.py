@@ -335,11 +335,11 @@ def render_report(
         ReportError: the kernel died or a cell timed out.
         MissingDependencyError: papermill, nbconvert or ipykernel is missing.
     """
-    for module, extra in (("papermill", "notebooks"), ("nbconvert", "notebooks"), ("ipykernel", "notebooks")):
+    for module in ("papermill", "nbconvert", "ipykernel"):
         try:
             __import__(module)
         except ImportError:
-            raise missing_dependency(module, extra) from None
+            raise missing_dependency(module) from None
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from evaltools._util import atomic_write_text, dumps_line, evaltools_version
+from evaltools._util import atomic_write_text, dumps_line, evaltools_version, repair_torn_tail
 from evaltools.errors import ConfigError, RunError, VersionMismatchError
 from evaltools.golden import GoldenSet
 from evaltools.llm import Completion, LLMClient, canonical_json, normalize_base_url, run_sync, sanitize_url
@@ -59,6 +59,7 @@ def default_run_id(variant: Variant, golden: GoldenSet, endpoint: str | None = N
         ``<golden name>-<variant name>-<8 hex digits>``.
 
     Examples:
+        >>> from evaltools.golden import load_golden
         >>> gs = load_golden("tests/fixtures/golden_tiny", warn=False)
         >>> v = Variant.from_card(gs, "terse")
         >>> default_run_id(v, gs, "http://a:1/v1") == default_run_id(v, gs, "HTTP://a:1/v1/")
@@ -71,20 +72,6 @@ def default_run_id(variant: Variant, golden: GoldenSet, endpoint: str | None = N
         parts.append(normalize_base_url(endpoint))
     digest = hashlib.sha256(canonical_json(parts).encode()).hexdigest()[:8]
     return f"{golden.name}-{variant.name}-{digest}"
-
-
-def _truncate_torn_tail(path: Path) -> bool:
-    """Cut a last line that has no newline (a crash mid-write); True when one was cut."""
-    if not path.exists():
-        return False
-    with open(path, "rb+") as fh:
-        data = fh.read()
-        if not data or data.endswith(b"\n"):
-            return False
-        fh.truncate(data.rfind(b"\n") + 1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return True
 
 
 def _old_endpoint(old: Mapping[str, Any]) -> str | None:
@@ -183,8 +170,9 @@ def _open_run(
             path=manifest_path,
             field="base_url",
         )
-    if _truncate_torn_tail(outputs_path):
-        log.warning("%s: cut a torn last line (the previous run was killed mid-write).", outputs_path)
+    repaired = repair_torn_tail(outputs_path, what="output")
+    if repaired:
+        log.warning("%s (the previous run was killed mid-write)", repaired)
     records = [r for _, r in _read_outputs(outputs_path)]
     unknown = sorted({r["id"] for r in records} - set(golden.ids))
     if unknown:

@@ -36,7 +36,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from evaltools._util import atomic_write_text, dumps_line, evaltools_version, iter_jsonl
+from evaltools._util import atomic_write_text, dumps_line, evaltools_version, id_problem, iter_jsonl
 from evaltools.errors import ConfigError, InputError, RunError, RunLockedError
 from evaltools.golden import GoldenSet, load_golden
 from evaltools.runs._variant import Variant
@@ -484,21 +484,8 @@ def _read_source(
                     line=line,
                     field=col,
                 )
-        if not isinstance(row[id_column], str) or not row[id_column].strip():
-            raise InputError(
-                f"The id must be a non-empty string. Got {row[id_column]!r} instead.",
-                path=src,
-                line=line,
-                field=id_column,
-            )
-        if row[id_column] != row[id_column].strip():
-            raise InputError(
-                f"The id {row[id_column]!r} has leading or trailing whitespace; ids are compared exactly. "
-                f"Did you mean {row[id_column].strip()!r}?",
-                path=src,
-                line=line,
-                field=id_column,
-            )
+        if (problem := id_problem(row[id_column], id_column)) is not None:
+            raise InputError(problem, path=src, line=line, field=id_column)
         value = row[output_column]
         if value is not None and not isinstance(value, str):
             raise InputError(

@@ -206,8 +206,12 @@ def get_scorer(name: str) -> ScorerSpec:
     return _REGISTRY[name]
 
 
-def _per_item(fn: Callable[[Mapping[str, Any], str | None, Mapping[str, Any], Any], Score]) -> Callable[..., list[Score]]:
-    def batch(items: Sequence[Mapping[str, Any]], outputs: Sequence[str | None], dim: Dimension, ctx: Any) -> list[Score]:
+def _per_item(
+    fn: Callable[[Mapping[str, Any], str | None, Mapping[str, Any], Any], Score],
+) -> Callable[..., list[Score]]:
+    def batch(
+        items: Sequence[Mapping[str, Any]], outputs: Sequence[str | None], dim: Dimension, ctx: Any
+    ) -> list[Score]:
         return [fn(item, out, dim.params, ctx) for item, out in zip(items, outputs, strict=True)]
 
     return batch
@@ -563,29 +567,66 @@ def score_hint(run: str | Path, golden: str | Path | None = None) -> str:
     return f"evaltools score {run} --golden {golden or 'GOLDEN_DIR'}"
 
 
+_TEXT_COLUMNS = {
+    "run_id": str, "item_id": str, "dimension": str, "kind": str, "stratum": object, "group": object,
+    "unscored_reason": object, "failure": object, "detail": object, "golden_version": object,
+}  # fmt: skip
+
+
 def read_scores(*paths: str | Path) -> pd.DataFrame:
-    """Read score tables written by :func:`score_run` and concatenate them.
+    r"""Read score tables written by :func:`score_run` and concatenate them.
+
+    Ids stay strings ("001" stays "001"; pandas would otherwise read it as
+    the integer 1). A table written before scores carried the golden-set
+    version gets it from its run's manifest, so the gate can check it.
 
     Args:
         paths: run folders or ``scores.jsonl`` files.
 
     Returns:
-        The concatenated long table.
+        The concatenated long table, with the columns of :data:`SCORE_COLUMNS`.
 
     Raises:
-        RunError: a path has no score table (score the run first).
+        RunError: a path has no score table (the message says how to score the
+            run), or the table is not JSON lines.
+
+    Examples:
+        >>> import json, pathlib, tempfile
+        >>> run = pathlib.Path(tempfile.mkdtemp())
+        >>> row = {"run_id": "A", "item_id": "007", "dimension": "correct", "value": 1.0,
+        ...        "kind": "binary", "scale_min": 0, "scale_max": 1}
+        >>> _ = (run / "scores.jsonl").write_text(json.dumps(row) + "\n")
+        >>> read_scores(run).loc[0, "item_id"]
+        '007'
     """
+    import json
+
     from evaltools.errors import RunError
 
     frames = []
     for p in paths:
         p = Path(p)
         f = p / SCORES_FILE if p.is_dir() else p
-        if not f.exists():
-            raise RunError(f"No score table at {f}. Score the run first: {score_hint(p)}", path=f)
-        df = pd.read_json(
-            f, lines=True, dtype={"item_id": str, "run_id": str, "group": object, "golden_version": object}
-        )
+        if not f.is_file():
+            hint = f" Score the run first: {score_hint(p)}" if (p / "manifest.json").is_file() or p.is_dir() else ""
+            raise RunError(
+                "No score table found. Pass a run directory holding scores.jsonl (written by `evaltools score`) "
+                f"or the scores.jsonl file itself.{hint}",
+                path=f,
+            )
+        try:
+            df = pd.read_json(f, lines=True, dtype=_TEXT_COLUMNS)
+        except ValueError as exc:
+            raise RunError(f"The score table is not valid JSON lines: {exc}", path=f) from exc
+        if "golden_version" not in df.columns or df["golden_version"].isna().all():
+            manifest = f.parent / "manifest.json"
+            if manifest.is_file():
+                try:
+                    version = json.loads(manifest.read_text(encoding="utf-8")).get("golden_version")
+                except (ValueError, AttributeError):
+                    version = None
+                if version:
+                    df["golden_version"] = str(version)
         frames.append(df.reindex(columns=SCORE_COLUMNS))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from evaltools._util import query_text
 from evaltools.errors import ConfigError
 from evaltools.scorers._rubric import Rubric, load_rubric  # noqa: F401  (load_rubric is used by the doctests)
 from evaltools.scorers._types import Score
@@ -40,9 +41,7 @@ Query = str | Sequence[Mapping[str, Any]]
 
 
 def _render_query(query: Query) -> str:
-    if isinstance(query, str):
-        return query
-    return "\n".join(f"[{m.get('role', 'user')}] {m.get('content', '')}" for m in query)
+    return query_text(query, style="judge")
 
 
 def _block(name: str, nonce: str, body: str) -> str:

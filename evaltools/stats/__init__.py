@@ -8,7 +8,7 @@ are frozen dataclasses with ``to_frame()`` and an HTML view.
 
 from __future__ import annotations
 
-from evaltools.stats._compare import UnmatchedItemsError, cheap_collections, compare, compare_paired, pair_tables
+from evaltools.stats._compare import UnmatchedItemsError, compare, compare_paired, holm, pair_tables
 from evaltools.stats._estimate import (
     PostStratification,
     ProportionEstimate,
@@ -23,7 +23,6 @@ from evaltools.stats._estimate import (
 from evaltools.stats._paired import analyze_cell
 from evaltools.stats._power import mde, n_required, power
 from evaltools.stats._results import Comparison, PairedResult, PairedScores
-from evaltools.stats._validate import SeedLike, check_int, check_positive, check_probability, resolve_seed
 
 __all__ = [
     "Comparison",
@@ -41,15 +40,10 @@ __all__ = [
     "post_stratify",
     "power",
     "wilson_interval",
-    "SeedLike",
     "analyze_cell",
-    "cheap_collections",
-    "check_int",
-    "check_positive",
-    "check_probability",
     "check_shares",
     "compare_paired",
+    "holm",
     "pair_tables",
-    "resolve_seed",
     "stratified_mean",
 ]

@@ -26,8 +26,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from evaltools._util import check_choice, check_int, check_probability
 from evaltools.errors import ConfigError, InputError
-from evaltools.stats._validate import check_choice, check_int, check_probability
 
 CIMethod = Literal["satterthwaite", "normal"]
 

@@ -25,9 +25,9 @@ from scipy import stats
 from scipy.optimize import brentq
 from statsmodels.stats.power import TTestPower
 
+from evaltools._util import check_choice, check_int, check_positive, check_probability
 from evaltools.errors import ConfigError
 from evaltools.scorers import ScoreKind
-from evaltools.stats._validate import check_choice, check_int, check_positive, check_probability
 
 Alternative = Literal["two-sided", "one-sided"]
 PowerMethod = Literal["normal", "exact"]

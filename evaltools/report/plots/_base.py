@@ -46,7 +46,7 @@ def _go() -> Any:
     try:
         import plotly.graph_objects as go
     except ImportError:  # pragma: no cover - plotly is a core dependency
-        raise missing_dependency("plotly", "notebooks") from None
+        raise missing_dependency("plotly") from None
     return go
 
 

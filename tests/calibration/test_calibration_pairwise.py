@@ -124,7 +124,7 @@ from sklearn.metrics import cohen_kappa_score  # noqa: E402
 from evaltools import calibrate, calibrate_pairwise  # noqa: E402
 from evaltools.calibration._pairwise import CONSISTENCY_FLOOR, load_pairwise_verdicts  # noqa: E402
 
-_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data"
+_DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "data"
 LLMBAR = Path(os.environ.get("EVALTOOLS_SHARED_DATA", _DEFAULT)) / "llmbar-adversarial"
 needs_llmbar = pytest.mark.skipif(
     not (LLMBAR / "Neighbor" / "GPT-4" / "result.json").exists(),

@@ -19,7 +19,7 @@ import pytest
 from evaltools.calibration._calibrate import calibrate
 from evaltools.calibration._pairwise import length_bias
 
-_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data"
+_DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "data"
 DATA = Path(os.environ.get("EVALTOOLS_SHARED_DATA", _DEFAULT)) / "pandalm"
 
 pytestmark = pytest.mark.skipif(

@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from evaltools import report as show
 from evaltools.errors import InputError
-from evaltools.report import _display as show
 from evaltools.report._export import PLOTLY_MIME, WIDGET_MIME, export_html, header_html, prepare_notebook
 
 PAYLOADS = [

@@ -14,7 +14,7 @@ from evaltools.calibration._labels import append_label, load_labels
 
 papermill = pytest.importorskip("papermill")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 FIXTURES = ROOT / "tests" / "fixtures"
 

@@ -13,8 +13,8 @@ import pytest
 
 from evaltools.cli import _main as cli
 
-ROOT = Path(__file__).parents[1]
-MINI = Path(__file__).parent / "fixtures" / "golden_mini"
+ROOT = Path(__file__).parents[2]
+MINI = Path(__file__).parents[1] / "fixtures" / "golden_mini"
 
 
 def test_help_lists_every_subcommand(capsys):
@@ -35,7 +35,7 @@ def test_golden_check_ok_and_problems(tmp_path, capsys):
     dup = json.loads(lines[0])
     dup["id"] = "dup"
     (bad / "items.jsonl").write_text("\n".join(lines + [json.dumps(dup)]) + "\n")
-    assert cli.main(["golden", "check", str(bad)]) == 1
+    assert cli.main(["golden", "check", str(bad)]) == 3  # findings: a human must look
     assert "exact_duplicate" in capsys.readouterr().out
 
 
@@ -43,7 +43,7 @@ def test_golden_check_bad_file_is_a_clear_error(tmp_path, capsys):
     bad = tmp_path / "g"
     shutil.copytree(MINI, bad)
     (bad / "items.jsonl").write_text('{"id": "x"\n')
-    assert cli.main(["golden", "check", str(bad)]) == 1
+    assert cli.main(["golden", "check", str(bad)]) == 2  # bad input
     err = capsys.readouterr().err
     assert "items.jsonl:1" in err and "not valid JSON" in err
 
@@ -113,14 +113,14 @@ def test_score_without_judge_or_cache_skips_judge_dimensions_with_a_note(tmp_pat
 
 
 def test_score_reports_a_missing_run_as_a_missing_run(tmp_path, capsys):
-    assert cli.main(["score", str(tmp_path / "runs" / "nope"), "--golden", str(ROOT / "golden" / "support")]) == 1
+    assert cli.main(["score", str(tmp_path / "runs" / "nope"), "--golden", str(ROOT / "golden" / "support")]) == 2
     err = capsys.readouterr().err
     assert "No such run" in err and "nope" in err and "judge" not in err
 
 
 def test_score_hint_names_the_golden_set(tmp_path, capsys):
     run = _support_run(tmp_path)
-    assert cli.main(["calibrate", str(run), "--golden", str(ROOT / "golden" / "support")]) == 1
+    assert cli.main(["calibrate", str(run), "--golden", str(ROOT / "golden" / "support")]) == 2
     err = capsys.readouterr().err
     assert f"evaltools score {run} --golden golden/support" in err
 

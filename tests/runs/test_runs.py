@@ -23,7 +23,7 @@ from evaltools.llm._client import LLMClient
 from evaltools.runs._generate import agenerate, default_run_id, generate
 from evaltools.runs._store import OUTPUT_FIELDS, Variant, load_run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "fixtures" / "golden_tiny"
 FAST = {"retry_initial_s": 0.01, "retry_max_s": 0.05, "max_retries": 2, "timeout_s": 2.0}
 
@@ -516,7 +516,7 @@ def test_cli_run_and_resume(tmp_path, server, capsys):
     assert "8/8 items, 8 ok" in out and "this invocation sent 8 requests, 0 answered from the cache" in out
     assert all(r.body["model"] == "other-model" for r in server.requests)  # type: ignore[index]
     assert load_run(tmp_path / "cli").variant.model == "other-model"  # type: ignore[union-attr]
-    # A failing item makes the exit code 1.
+    # A failing item makes the exit code 2 (rerun to retry it).
     gs = make_golden(tmp_path / "g", ["[[status=400]]"])
     code = _cli(
         "run",
@@ -531,7 +531,7 @@ def test_cli_run_and_resume(tmp_path, server, capsys):
         "--no-progress",
         "--no-cache",
     )
-    assert code == 1 and "bad_request" in capsys.readouterr().err
+    assert code == 2 and "bad_request" in capsys.readouterr().err
 
 
 def test_cli_summary_says_what_this_invocation_sent(tmp_path, server, capsys):

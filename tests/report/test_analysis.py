@@ -19,7 +19,7 @@ from evaltools import report as analysis
 from evaltools.errors import ConfigError, InputError, RunError, VersionMismatchError
 from evaltools.report._data import ReportData, load_report_data, query_text
 
-FIXTURE = Path(__file__).parent / "fixtures" / "report_tiny"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "report_tiny"
 GOLDEN = FIXTURE / "golden"
 RUNS = [FIXTURE / "runs" / r for r in ("baseline", "candidate", "candidate-b")]
 

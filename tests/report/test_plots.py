@@ -15,7 +15,7 @@ from evaltools.errors import InputError
 from evaltools.report import plots
 from evaltools.report._data import ReportData, load_report_data
 
-FIXTURE = Path(__file__).parent / "fixtures" / "report_tiny"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "report_tiny"
 
 
 @pytest.fixture(scope="module")

@@ -285,6 +285,6 @@ def test_labels_csv_with_a_byte_order_mark(tmp_path: Path) -> None:
 
 
 def test_padded_item_id_in_a_label_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"' q1' has leading or trailing whitespace; did you mean 'q1'"):
+    with pytest.raises(InputError, match=r"' q1' has leading or trailing whitespace; ids are matched exactly. Did you mean 'q1'"):
         append_label(tmp_path, item_id=" q1", dimension="helpfulness", value=4, annotator="ana")
     assert not (tmp_path / "ana.jsonl").exists()

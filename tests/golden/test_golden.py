@@ -11,7 +11,7 @@ import evaltools as et
 from evaltools.errors import GoldenSetError, InputError, SchemaError
 from evaltools.golden._set import GoldenSetWarning, largest_remainder
 
-FIXTURE = Path(__file__).parent / "fixtures" / "golden_mini"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "golden_mini"
 
 
 @pytest.fixture
@@ -217,7 +217,7 @@ def test_check_golden_real_embedder_on_fixture():
 
 @pytest.mark.slow
 def test_example_golden_set_passes_checks():
-    gs = et.load_golden(Path(__file__).parents[1] / "golden" / "support")
+    gs = et.load_golden(Path(__file__).parents[2] / "golden" / "support")
     comp = gs.composition()
     assert len(gs) >= 200
     assert not comp["off_target"].any()
@@ -254,15 +254,17 @@ def _pool(n_common=400, n_edge=100, n_adv=30, seed=0):
 def test_sample_golden_allocation_and_probabilities():
     pool = _pool()
     pool = pd.concat([pool, pool.iloc[:5].assign(query=lambda d: d["query"].str.upper())], ignore_index=True)
-    s = et.sample_golden(pool, 100, seed=3, embedder=_FakeEmbedder(), near_threshold=0.999)
+    drawn = et.sample_golden(pool, 100, seed=3, embedder=_FakeEmbedder(), near_threshold=0.999)
+    s = drawn.rows
+    assert drawn.seed == 3 and drawn.allocation == {"common": 60, "edge": 25, "adversarial": 15} and len(drawn) == 100
     assert s["stratum"].value_counts().to_dict() == {"common": 60, "edge": 25, "adversarial": 15}
-    assert s.attrs["exact_duplicates_removed"] == 5
+    assert drawn.exact_duplicates_removed == 5 and "removed 5 exact" in drawn.summary()
     # inclusion probability n_h / N_h: 60/400, 25/100, 15/30
     probs = s.groupby("stratum")["inclusion_prob"].first().to_dict()
     assert probs == pytest.approx({"common": 0.15, "edge": 0.25, "adversarial": 0.5})
-    again = et.sample_golden(pool, 100, seed=3, embedder=_FakeEmbedder(), near_threshold=0.999)
+    again = et.sample_golden(pool, 100, seed=3, embedder=_FakeEmbedder(), near_threshold=0.999).rows
     pd.testing.assert_frame_equal(s, again)
-    other = et.sample_golden(pool, 100, seed=4, embedder=_FakeEmbedder(), near_threshold=0.999)
+    other = et.sample_golden(pool, 100, seed=4, embedder=_FakeEmbedder(), near_threshold=0.999).rows
     assert set(other["query"]) != set(s["query"])
 
 
@@ -271,8 +273,9 @@ def test_sample_golden_short_stratum_and_near_duplicates():
     pool = pd.concat([pool, pd.DataFrame([{"query": pool["query"][0] + " please", "stratum": "common"}])],
                      ignore_index=True)
     with pytest.warns(GoldenSetWarning, match="adversarial"):
-        s = et.sample_golden(pool, 100, seed=1, embedder=_FakeEmbedder(), near_threshold=0.9)
-    assert s.attrs["near_duplicates_removed"] >= 1
+        drawn = et.sample_golden(pool, 100, seed=1, embedder=_FakeEmbedder(), near_threshold=0.9)
+    s = drawn.rows
+    assert drawn.near_duplicates_removed >= 1
     adv = s[s.stratum == "adversarial"]
     assert len(adv) == 10 and adv["stratum_short"].all() and (adv["inclusion_prob"] == 1.0).all()
 
@@ -291,7 +294,7 @@ def test_example_ideals_score_perfectly_on_every_automatic_dimension():
     from evaltools.scorers import dimensions_from_card, score_outputs
     from evaltools.scorers.refusal import is_refusal
 
-    gs = et.load_golden(Path(__file__).parents[1] / "golden" / "support")
+    gs = et.load_golden(Path(__file__).parents[2] / "golden" / "support")
     dims = [d for d in dimensions_from_card(gs) if d.scorer != "judge"]
     table = score_outputs(gs, {i["id"]: i["ideal"] for i in gs.items}, dims, run_id="ideal")
     bad = table[table["value"] < 0.999]

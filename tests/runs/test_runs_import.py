@@ -15,7 +15,7 @@ from evaltools.golden._set import load_golden
 from evaltools.runs._generate import generate
 from evaltools.runs._store import OUTPUT_FIELDS, MissingOutputsWarning, Variant, import_outputs, load_run
 
-TINY = Path(__file__).resolve().parent / "fixtures" / "golden_tiny"
+TINY = Path(__file__).resolve().parents[1] / "fixtures" / "golden_tiny"
 ALL_IDS = ["c-001", "c-002", "c-003", "c-004", "c-005", "e-001", "e-002", "a-001"]
 
 

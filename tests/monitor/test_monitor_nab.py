@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data"
+_DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "data"
 SHARED = Path(os.environ.get("EVALTOOLS_SHARED_DATA", _DEFAULT))
 NAB = SHARED / "nab-dev"
 SCORER = SHARED.parent / "tools" / "nab_score.py"
@@ -28,7 +28,7 @@ pytestmark = [
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_nab", Path(__file__).resolve().parents[1] / "benchmarks" /
+    spec = importlib.util.spec_from_file_location("bench_nab", Path(__file__).resolve().parents[2] / "benchmarks" /
                                                   "bench_nab.py")  # fmt: skip
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

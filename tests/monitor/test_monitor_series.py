@@ -214,7 +214,7 @@ def test_invalid_series_settings():
 
 
 def test_the_readme_series_example_runs_as_printed():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     block = readme.split("<!-- readme-series-example -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     ns: dict = {}
     exec(compile(block, "README.md", "exec"), ns)  # noqa: S102 - our own README

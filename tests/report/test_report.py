@@ -31,13 +31,13 @@ from evaltools.report._render import (
     resolve_notebook,
 )
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from browser import Chromium, find_chromium  # noqa: E402
 
-FIXTURE = Path(__file__).parent / "fixtures" / "report_tiny"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "report_tiny"
 GOLDEN = FIXTURE / "golden"
 RUNS = [FIXTURE / "runs" / r for r in ("baseline", "candidate", "candidate-b")]
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 MY_NOTEBOOKS = ("eval", "comparison", "explore")
 SCREENS = Path("/tmp/report_screens")
 EXTERNAL = re.compile(r"<(script|link|img|iframe|embed|object)\b[^>]*\b(src|href|data)=[\"']?(https?:)?//", re.I)
@@ -176,7 +176,7 @@ def test_comparison_report_sections(rendered: dict) -> None:
 
 def test_missing_run_fails_with_the_cell_and_keeps_the_notebook(tmp_path: Path) -> None:
     out = tmp_path / "eval.html"
-    where = r"failed in cell \d+ at line 4 \(`data = analysis.load_report_data\(golden, runs\)`\)"
+    where = r"failed in cell \d+ at line 4 \(`data = report.load_report_data\(golden, runs\)`\)"
     with pytest.raises(ReportCellError, match=where) as exc:
         render_report("eval", {"golden": str(GOLDEN), "runs": [str(tmp_path / "no-such-run")]}, out)
     err = exc.value
@@ -221,7 +221,7 @@ def test_cli_renders_the_explorer_notebook(tmp_path: Path, capsys: pytest.Captur
     assert cli.main(args) == 0
     assert out.exists() and not out.with_suffix(".ipynb").exists()
     assert "explore" in capsys.readouterr().out
-    assert cli.main(["report", "explore", "--param", "nope=1", "--out", str(out)]) == 1
+    assert cli.main(["report", "explore", "--param", "nope=1", "--out", str(out)]) == 2
     assert "Valid parameters: golden, runs, page_size" in capsys.readouterr().err
 
 

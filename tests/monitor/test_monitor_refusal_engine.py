@@ -11,7 +11,7 @@ from evaltools.monitor._synthetic import generate_synthetic_logs
 from evaltools.monitor._windows import refusal_expr
 from evaltools.scorers.refusal import RefusalDetector, is_refusal
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # Texts that stress case folding and the prefilter: each must get the same verdict in both engines.
 _TRICKY = [

@@ -16,12 +16,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from scipy import stats
 
 from evaltools import report as analysis
+from evaltools import report as show
 from evaltools.calibration._ppi import ppi_by_dimension
-from evaltools.report import _display as show
+from evaltools.report import _display
 from evaltools.report._export import PLOTLY_MIME, export_html, read_report_meta, write_index
 from evaltools.stats import bounded_mean_interval
 
-FIXTURE = Path(__file__).parent / "fixtures" / "report_tiny"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "report_tiny"
 GOLDEN = FIXTURE / "golden"
 RUNS = [FIXTURE / "runs" / r for r in ("baseline", "candidate", "candidate-b")]
 
@@ -177,7 +178,7 @@ def test_drilldown_sorted_by_change_with_diff_and_pretty_json(data) -> None:
     assert 'type="search"' in html and 'data-key="dimension"' in html and 'data-key="direction"' in html
     assert "<script" not in html.replace("&lt;script", "")
     assert 'class="et-del"' in html or 'class="et-ins"' in html
-    old, new = show.word_diff(show._pretty('{"a":1,"b":[1,2]}'), show._pretty('{"a":2,"b":[1,2]}'))
+    old, new = show.word_diff(_display._pretty('{"a":1,"b":[1,2]}'), _display._pretty('{"a":2,"b":[1,2]}'))
     assert '&quot;b&quot;: [' in new and '<ins class="et-ins">2,</ins>' in new
 
 

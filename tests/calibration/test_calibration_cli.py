@@ -14,7 +14,7 @@ import yaml
 from evaltools.calibration._labels import append_label
 from evaltools.cli._main import main
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def golden(tmp_path: Path) -> Path:
     card = yaml.safe_load((folder / "card.yaml").read_text())
     (folder / "rubrics").mkdir()
     shutil.copy(
-        Path(__file__).resolve().parents[1] / "evaltools" / "rubrics" / "tone.yaml", folder / "rubrics" / "t.yaml"
+        Path(__file__).resolve().parents[2] / "evaltools" / "scorers" / "rubrics" / "tone.yaml", folder / "rubrics" / "t.yaml"
     )
     card["dimensions"] = [
         {"name": "helpfulness", "scorer": "judge", "rubric": "helpfulness"},
@@ -65,7 +65,7 @@ def test_calibrate_command_rejects_labels_for_unknown_dimensions(golden: Path, t
     append_label(golden / "labels", item_id=_ids(golden)[0], dimension="answer_exact", value=1, annotator="ana")
     scores = tmp_path / "scores.jsonl"
     scores.write_text(json.dumps({"run_id": "r", "item_id": "x", "dimension": "helpfulness", "value": 3}) + "\n")
-    assert main(["calibrate", str(scores), "--golden", str(golden)]) == 1
+    assert main(["calibrate", str(scores), "--golden", str(golden)]) == 2
     err = capsys.readouterr().err
     assert "ana.jsonl:1, field 'dimension': Unknown dimension 'answer_exact'" in err
     assert "['helpfulness', 'tone']" in err

@@ -10,7 +10,7 @@ from evaltools.errors import ConfigError
 from evaltools.report import _explore as explore
 from evaltools.report._data import load_report_data
 
-FIXTURE = Path(__file__).parent / "fixtures" / "report_tiny"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "report_tiny"
 RUNS = [FIXTURE / "runs" / r for r in ("baseline", "candidate-b")]
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaltools.cli.gate import add_gate_parser, parse_shares, read_scores
+from evaltools.cli.gate import add_gate_parser, parse_shares
 from evaltools.errors import ConfigError, VersionMismatchError
 from evaltools.gate import (
     EXIT_BLOCK,
@@ -24,6 +24,7 @@ from evaltools.gate import (
     gate,
     simulate_gate,
 )
+from evaltools.scorers import read_scores
 from evaltools.stats import UnmatchedItemsError, compare
 
 N = 300
@@ -485,7 +486,7 @@ def test_read_scores_keeps_ids_as_strings(tmp_path) -> None:
 
 # --------------------------------------------------------------------------- golden-set version (issue 10, case 1)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_gate_refuses_tables_scored_against_two_golden_versions() -> None:
@@ -716,7 +717,7 @@ def test_cli_takes_untrusted_judge_dimensions_from_calibration(tmp_path, monkeyp
     from evaltools.calibration._labels import append_label
 
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    mini = Path(__file__).parent / "fixtures" / "golden_mini"
+    mini = Path(__file__).parents[1] / "fixtures" / "golden_mini"
     golden = tmp_path / "golden" / "mini"
     shutil.copytree(mini, golden)
     with (golden / "card.yaml").open("a") as card:

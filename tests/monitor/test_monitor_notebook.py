@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "monitoring.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "monitoring.ipynb"
 
 
 def _cells():
