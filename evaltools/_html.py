@@ -13,11 +13,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from evaltools.errors import InputError
+
+if TYPE_CHECKING:  # pandas loads on the first table: escaping a string needs none of it
+    import pandas as pd
 
 PRE_STYLE = (
     "white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;margin:0;font-family:inherit;font-size:0.92em"
@@ -106,7 +107,12 @@ def esc(value: Any) -> str:
 
 
 def is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
+    """Whether a cell is empty: None, NaN, ``pd.NA`` or ``pd.NaT``."""
+    if value is None:
+        return True
+    import pandas as pd
+
+    if value is pd.NA or value is pd.NaT:
         return True
     return isinstance(value, float) and math.isnan(value)
 
@@ -149,6 +155,8 @@ def format_value(value: Any, column: str = "", *, digits: int = 3, percent: Sequ
         if "pvalue" in column:
             return "&lt; 0.001" if v < 0.001 else f"{v:.3f}"
         return f"{v:.{digits}f}"
+    import pandas as pd
+
     if isinstance(value, pd.Timestamp):
         return esc(value.strftime("%Y-%m-%d %H:%M" if (value.hour, value.minute) != (0, 0) else "%Y-%m-%d"))
     if isinstance(value, list | tuple):
@@ -262,10 +270,13 @@ def table(
         InputError: ``frame`` is not a DataFrame or lacks a requested column.
 
     Examples:
+        >>> import pandas as pd
         >>> t = table(pd.DataFrame({"output": ["<script>alert(1)</script>"]}))
         >>> "<script>" in t._repr_html_(), "&lt;script&gt;" in t._repr_html_()
         (False, True)
     """
+    import pandas as pd
+
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"The 'frame' parameter of table must be a DataFrame. Got {type(frame).__name__} instead.")
     if columns is not None:

@@ -363,11 +363,9 @@ def query_text(query: Any, *, style: str = "lines", include_system: bool = True)
     Examples:
         >>> chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
         >>> query_text(chat)
-        'system: Be brief.
-    user: Hi'
+        'system: Be brief.\nuser: Hi'
         >>> query_text(chat, style="judge")
-        '[system] Be brief.
-    [user] Hi'
+        '[system] Be brief.\n[user] Hi'
         >>> query_text(chat, style="content", include_system=False)
         'Hi'
         >>> query_text("Hi", style="judge"), query_text(None)

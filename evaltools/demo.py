@@ -54,7 +54,7 @@ def demo_judge_client(cache: str | Path) -> Any:
             (``scripts/record_demo_judge.sh`` writes it).
 
     Returns:
-        An offline :class:`~evaltools.llm._client.LLMCompleter`: a verdict that was not
+        An offline :class:`~evaltools.llm.LLMCompleter`: a verdict that was not
         recorded comes back unscored (``judge_call_failed``: cache miss), it is
         never fetched.
     """

@@ -54,7 +54,7 @@ def scorable_items(golden: Any, dimensions: Collection[str] | None = None) -> di
     """The items each of a golden set's card dimensions scores (its ``applies_to``).
 
     Args:
-        golden: a :class:`~evaltools.golden._set.GoldenSet`.
+        golden: a :class:`~evaltools.golden.GoldenSet`.
         dimensions: names of card dimensions (default: the judge dimensions,
             the ones human labels calibrate).
 
@@ -85,7 +85,7 @@ def label_scales(
     """The label scale of each dimension to annotate.
 
     Args:
-        golden: a :class:`~evaltools.golden._set.GoldenSet`.
+        golden: a :class:`~evaltools.golden.GoldenSet`.
         dimensions: None (every judge dimension of the card, scales from their
             rubrics), a list of those names, or a mapping name -> scale (labels
             for dimensions the card does not declare yet).
@@ -144,7 +144,7 @@ class Annotator:
         run_id: the run whose outputs are labelled (when ``items`` has no
             ``run_id`` column).
         item_ids: restrict to these items, in this order (e.g. a
-            :func:`~evaltools.calibration._labels.calibration_subset`).
+            :func:`~evaltools.calibration.calibration_subset`).
         auto_advance: move to the next item once every dimension is labelled.
         applies_to: dimension -> the item ids it scores (:func:`scorable_items`);
             a dimension missing here applies to every item. Items no

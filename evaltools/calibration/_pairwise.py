@@ -146,7 +146,7 @@ def _suggest(numbers: list[float]) -> str:
     """The mapping a user would need for these numeric codes (to check, not to trust)."""
     distinct = sorted(set(numbers))
     if 0.5 in distinct and set(distinct) <= set(SCORE_CODES):
-        return "codes=evaltools.calibration._pairwise.SCORE_CODES ({1.0: 'A', 0.0: 'B', 0.5: 'tie'})"
+        return "codes=evaltools.calibration.SCORE_CODES ({1.0: 'A', 0.0: 'B', 0.5: 'tie'})"
     names = ["A", "B", "tie"] if not (len(distinct) == 3 and distinct[0] == 0) else ["tie", "A", "B"]
     shown = ", ".join(f"{v:g}: {names[i]!r}" if i < 3 else f"{v:g}: ?" for i, v in enumerate(distinct))
     text = "codes={" + shown + "}"
@@ -632,7 +632,7 @@ _STATISTICS = (
 class PairwiseCalibration:
     """How well a pairwise judge, asked in both orders, agrees with human preferences, and whether to trust it.
 
-    Every statistic is an :class:`~evaltools.calibration._results.Estimate`
+    Every statistic is an :class:`~evaltools.calibration.Estimate`
     whose interval resamples *pairs* (the two verdicts on a pair are not
     independent). Statistics are None when they cannot exist: fewer than 10
     pairs, the second order not given, or one annotator for the human ceiling.

@@ -288,7 +288,7 @@ def ppi_mean_from_tables(
 
     Args:
         judge: the long score table (``item_id``, ``dimension``, ``value``, optional ``run_id``).
-        human: the labels table (:func:`evaltools.calibration._labels.load_labels`).
+        human: the labels table (:func:`evaltools.calibration.load_labels`).
         dimension: the dimension to estimate.
         confidence: coverage of the intervals.
         lam: fix the power-tuning weight; None tunes it.

@@ -12,7 +12,7 @@ def judge_scales(golden: Any) -> tuple[dict[str, tuple[int, ...]], dict[str, str
     """Scale and level of measurement of each judge dimension in a golden set's card.
 
     Args:
-        golden: a :class:`~evaltools.golden._set.GoldenSet`.
+        golden: a :class:`~evaltools.golden.GoldenSet`.
 
     Returns:
         ``(scales, levels)``, both keyed by dimension name; empty when the
@@ -39,14 +39,14 @@ def calibrate_golden(golden: Any, scores: Any, *, labels_dir: str | Path | None 
     """Calibrate the judge dimensions of a golden set's card against its human labels.
 
     Args:
-        golden: a :class:`~evaltools.golden._set.GoldenSet`.
+        golden: a :class:`~evaltools.golden.GoldenSet`.
         scores: a long score table holding the judge scores (one or more runs).
         labels_dir: the labels folder (default: ``<golden>/labels``).
-        **kwargs: passed to :func:`~evaltools.calibration._calibrate.calibrate` (``kappa_floor``,
+        **kwargs: passed to :func:`~evaltools.calibration.calibrate` (``kappa_floor``,
             ``max_ci_width``, ``min_labels``, ``n_resamples``, ``rng``...).
 
     Returns:
-        The :class:`~evaltools.calibration._calibrate.CalibrationReport`.
+        The :class:`~evaltools.calibration.CalibrationReport`.
 
     Raises:
         ConfigError: the card declares no judge dimension.

@@ -184,7 +184,7 @@ def untrusted_from_calibration(
 def gate_command(args: argparse.Namespace) -> int:
     """Run the gate from parsed arguments; print a terminal table and write the summaries.
 
-    Prints a plain-text table (:func:`~evaltools.gate._render.gate_text`);
+    Prints a plain-text table (:func:`~evaltools.gate.gate_text`);
     writes the Markdown summary to ``--markdown`` and, when the
     ``GITHUB_STEP_SUMMARY`` environment variable is set, appends it there.
     Unless ``--untrusted`` is given, the judge dimensions come from the

@@ -1,4 +1,4 @@
-"""``evaltools report``: the command-line front of :func:`evaltools.report._render.render_report`.
+"""``evaltools report``: the command-line front of :func:`evaltools.report.render_report`.
 
 ``evaltools report NAME --param KEY=VALUE ... --out reports/x.html`` executes
 ``notebooks/NAME.ipynb`` and writes one offline HTML file plus

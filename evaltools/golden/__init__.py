@@ -9,19 +9,9 @@ from production logs.
 
 from __future__ import annotations
 
-from evaltools.golden._set import (
-    DEFAULT_TARGETS,
-    DEFAULT_TOLERANCE,
-    STRATA,
-    GoldenCheck,
-    GoldenSample,
-    GoldenSet,
-    GoldenSetWarning,
-    check_golden,
-    largest_remainder,
-    load_golden,
-    sample_golden,
-)
+from evaltools.golden._qa import GoldenCheck, check_golden
+from evaltools.golden._sample import GoldenSample, largest_remainder, sample_golden
+from evaltools.golden._set import DEFAULT_TARGETS, DEFAULT_TOLERANCE, STRATA, GoldenSet, GoldenSetWarning, load_golden
 
 __all__ = [
     "DEFAULT_TARGETS",

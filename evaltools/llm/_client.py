@@ -201,7 +201,7 @@ class LLMClient:
         endpoint: the endpoint's identity in the cache and in run manifests; by
             default the normalized ``base_url``. Name it when one server comes back
             at another URL, e.g. a local server on a new port each start
-            (:attr:`evaltools.llm._server.LocalServer.endpoint`).
+            (:attr:`evaltools.llm.LocalServer.endpoint`).
 
     Raises:
         ConfigError: a bad setting, a missing key for OpenAI, or a bad ``.env`` file.

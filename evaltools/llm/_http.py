@@ -1,6 +1,6 @@
 """A lean HTTP/1.1 client for the one call evaltools makes: POST a JSON body, read a JSON answer.
 
-:class:`evaltools.llm._client.LLMClient` sends chat completions through this instead of
+:class:`evaltools.llm.LLMClient` sends chat completions through this instead of
 the ``openai`` client's request machinery when nothing needs that machinery (no
 proxy configured). Measured in ``benchmarks/bench_llm.py``: importing ``openai``
 costs about 1.4 s of CPU before the first request, and at concurrency 64 its

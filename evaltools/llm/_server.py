@@ -116,7 +116,7 @@ class LocalServer:
         """A stable endpoint identity, ``local:<GGUF file name>``, for the cache and run manifests.
 
         The server listens on a new port each start; pass this as ``endpoint=`` to
-        :func:`~evaltools.runs._generate.generate` or :class:`~evaltools.llm._client.LLMClient`
+        :func:`~evaltools.runs.generate` or :class:`~evaltools.llm.LLMClient`
         so that cached completions and runs carry over between starts.
         """
         return f"local:{self.model_path.name}"

@@ -6,7 +6,7 @@ mismatch, missing score table) so a report fails on its first cell with an
 error that says how to fix it, and it returns a frozen :class:`ReportData`
 whose notebook view is the report's header (golden set name and version,
 runs, variants) and carries that header as display metadata, which
-:func:`evaltools.report._render.render_report` puts at the top of the HTML.
+:func:`evaltools.report.render_report` puts at the top of the HTML.
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ def side_by_side(
     """Show items as cards: heading, then text columns side by side (query, ideal, output...).
 
     Args:
-        frame: one row per card, e.g. :func:`evaltools.report._tables.worst_items`.
+        frame: one row per card, e.g. :func:`evaltools.report.worst_items`.
         texts: text columns shown side by side (a mapping gives labels).
         meta: columns in the card heading (missing ones are skipped).
         details: columns under the texts (failure mode, the failing path...).
@@ -189,7 +189,7 @@ def gate_summary(gates: Sequence[GateResult], *, calibration_href: str | None = 
     dimension, the reasons collapsed under each row.
 
     Args:
-        gates: results of :func:`evaltools.report._tables.gate_runs`.
+        gates: results of :func:`evaltools.report.gate_runs`.
         calibration_href: where an untrusted dimension links to (None: no link).
 
     Returns:
@@ -293,7 +293,7 @@ def comparison_headline(
     """The comparison report's card: the worst gate verdict, the decisive dimensions, untrusted judges.
 
     Args:
-        gates: results of :func:`evaltools.report._tables.gate_runs`.
+        gates: results of :func:`evaltools.report.gate_runs`.
         calibration_href: where an untrusted dimension links to.
         max_points: at most this many decisive dimensions are listed.
 
@@ -360,8 +360,8 @@ def eval_headline(headline: pd.DataFrame, unscored: pd.DataFrame | None = None, 
     """The eval report's card: per run, the weakest dimension with its interval and n, and unscored items.
 
     Args:
-        headline: :func:`evaltools.report._tables.headline_scores`.
-        unscored: :func:`evaltools.report._tables.unscored_summary` (optional).
+        headline: :func:`evaltools.report.headline_scores`.
+        unscored: :func:`evaltools.report.unscored_summary` (optional).
         n_items: items in the golden set (default: the largest ``n`` of a dimension).
 
     Returns:
@@ -410,7 +410,7 @@ def calibration_headline(report: Any, *, comparison_href: str = "comparison.html
     """The calibration report's card: which judge dimensions may gate, with kappa, interval and n.
 
     Args:
-        report: a :class:`~evaltools.calibration._results.CalibrationReport`.
+        report: a :class:`~evaltools.calibration.CalibrationReport`.
         comparison_href: the comparison report (untrusted dimensions cannot PASS there).
 
     Returns:
@@ -632,7 +632,7 @@ def drilldown(changes: pd.DataFrame, *, caption: str = "", max_items: int | None
     """Show changed items as a collapsible, filterable, searchable list (largest drop first).
 
     Args:
-        changes: :func:`evaltools.report._tables.item_changes`.
+        changes: :func:`evaltools.report.item_changes`.
         caption: a caption.
         max_items: at most this many rows (None: all).
 
@@ -657,6 +657,6 @@ def drilldown(changes: pd.DataFrame, *, caption: str = "", max_items: int | None
     missing = [c for c in need if c not in changes.columns]
     if missing:
         raise InputError(f"The frame passed to drilldown lacks column(s) {missing}; build it with "
-                         "evaltools.report._tables.item_changes.")  # fmt: skip
+                         "evaltools.report.item_changes.")  # fmt: skip
     shown = changes if max_items is None else changes.head(max_items)
     return Drilldown(shown.reset_index(drop=True), caption, len(changes))

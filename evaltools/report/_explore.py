@@ -3,7 +3,7 @@
 Filter scored items by run, stratum, tag, dimension and verdict, and read
 each item's query, ideal response and every run's output side by side with
 its scores. It reads the same tables as the reports
-(:func:`evaltools.report._tables.item_table`, :func:`evaltools.report._tables.filter_items`),
+(:func:`evaltools.report.item_table`, :func:`evaltools.report.filter_items`),
 and escapes every text it shows (:mod:`evaltools.report._display`).
 
 Usage in a notebook cell::
@@ -103,7 +103,7 @@ class ItemExplorer:
         return {name: (None if c.value == ANY else str(c.value)) for name, c in self.controls.items()}
 
     def matches(self) -> pd.DataFrame:
-        """Score rows matching the filters (:func:`evaltools.report._tables.filter_items`)."""
+        """Score rows matching the filters (:func:`evaltools.report.filter_items`)."""
         return filter_items(self.table, **self.filters())
 
     def item_ids(self) -> list[str]:

@@ -23,18 +23,18 @@ headless Chromium with networking off):
   inline ``<script>``, an ``onerror=`` handler or a ``javascript:`` link.
   Escaping (:mod:`evaltools.report._display`) is the first line of defence;
   the CSP is the second.
-* **Headline first**: a :class:`~evaltools.report._display.Headline` output
+* **Headline first**: a :class:`~evaltools.report.Headline` output
   is moved right under the page header, and its verdict and title go into
   the page's description for the index.
 * **Print**: a print stylesheet drops the controls, opens collapsed
   sections and keeps cards, tables and figures whole on a page.
 * **Header**: report title, golden set name and version, run ids, evaltools
   version and the render date, from the metadata a
-  :class:`~evaltools.report._data.ReportData` display publishes (or from the
+  :class:`~evaltools.report.ReportData` display publishes (or from the
   parameters when the notebook publishes none).
 
 Figures reach the exporter as ``application/vnd.plotly.v1+json`` outputs:
-:func:`evaltools.report._render.render_report` starts the kernel with
+:func:`evaltools.report.render_report` starts the kernel with
 ``PLOTLY_RENDERER=plotly_mimetype``, so the executed notebook stays light and
 renders natively when opened in JupyterLab.
 """

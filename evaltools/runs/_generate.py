@@ -492,14 +492,14 @@ def generate(
     Args:
         variant: what to run.
         golden: the golden set (or its folder).
-        base_url: the OpenAI-compatible endpoint (see :class:`~evaltools.llm._client.LLMClient`).
+        base_url: the OpenAI-compatible endpoint (see :class:`~evaltools.llm.LLMClient`).
         run_id: the run's name; by default ``<set>-<variant>-<hash>``, which changes
             when the set's version or the variant changes.
         runs_dir: the run store.
         concurrency: the most requests in flight.
         cache: True for ``<runs_dir>/llm_cache.sqlite``, a path, or False for none.
         progress: show a progress bar (items done, errors, cache hits).
-        client: an :class:`~evaltools.llm._client.LLMClient` to use instead of making one
+        client: an :class:`~evaltools.llm.LLMClient` to use instead of making one
             (then ``base_url``, ``concurrency``, ``cache`` and the key and retry
             settings are the client's).
         retry_errors: when resuming, ask again for items recorded with an error.
@@ -510,7 +510,7 @@ def generate(
         item_timeout_s: wall-clock seconds one item may take over all its attempts
             and backoffs; None bounds it by ``timeout_s`` per attempt only.
         endpoint: the endpoint's identity (default: the normalized base URL); see
-            :class:`~evaltools.llm._client.LLMClient`. The default run id, the cache and
+            :class:`~evaltools.llm.LLMClient`. The default run id, the cache and
             the manifest use it, and a run is never resumed against another.
 
     Returns:

@@ -14,7 +14,7 @@ A run folder holds
   pid; see :class:`RunLock`.
 
 :func:`load_run` reads a run back; :func:`import_outputs` brings in outputs
-produced elsewhere. :func:`evaltools.runs._generate.generate` makes runs through the LLM.
+produced elsewhere. :func:`evaltools.runs.generate` makes runs through the LLM.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ class Run:
     records: list[dict[str, Any]] = field(repr=False)
     """The ``outputs.jsonl`` lines as read, in the order recorded (:attr:`outputs` as dicts)."""
     session: dict[str, Any] | None = None
-    """What the :func:`~evaltools.runs._generate.generate` call that returned this run did:
+    """What the :func:`~evaltools.runs.generate` call that returned this run did:
     ``calls`` (HTTP requests sent, retries included), ``retries``, ``cache_hits``,
     ``resumed`` (items kept from earlier sessions), tokens and ``wall_s``. All zero
     but ``resumed`` when the run was already complete. None from :func:`load_run`."""

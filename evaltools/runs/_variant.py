@@ -203,7 +203,7 @@ class Variant:
     def request(
         self, query: str | list[dict[str, Any]], *, schema: Mapping[str, Any] | None = None, schema_name: str = "output"
     ) -> ChatRequest:
-        """The :class:`~evaltools.llm._client.ChatRequest` for a golden item's query.
+        """The :class:`~evaltools.llm.ChatRequest` for a golden item's query.
 
         Args:
             query: the item's query (a message or a conversation).

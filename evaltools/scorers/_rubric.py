@@ -306,7 +306,7 @@ def load_rubric(name_or_path: str | Path, *, base_dir: str | Path | None = None)
         if not packaged.exists():
             raise ConfigError(
                 f"No packaged rubric is named {str(name_or_path)!r} and no such file exists. "
-                f"Packaged rubrics: {', '.join(rubric_names())} (evaltools.scorers._rubric.rubric_names()); "
+                f"Packaged rubrics: {', '.join(rubric_names())} (evaltools.scorers.rubric_names()); "
                 "or pass the path of your own YAML rubric."
             )
         path = packaged

@@ -484,7 +484,7 @@ def score_run(
     """Score a run on every dimension and write the table beside it.
 
     Args:
-        run: a :class:`~evaltools.runs._store.Run` or a run folder path.
+        run: a :class:`~evaltools.runs.Run` or a run folder path.
         golden: the golden set the run answered.
         dimensions: what to score (default: the card's dimensions).
         embedder: injected embedder for semantic dimensions.
@@ -752,7 +752,7 @@ def ensure_scored(golden: Any, runs: Sequence[str | Path], *, progress: bool = T
     the run store has an LLM cache, else they are skipped (with a note).
 
     Args:
-        golden: the golden set folder or a loaded :class:`~evaltools.golden._set.GoldenSet`.
+        golden: the golden set folder or a loaded :class:`~evaltools.golden.GoldenSet`.
         runs: run folders.
         progress: show a progress bar while scoring.
 

@@ -265,7 +265,7 @@ class RubricJudge(_JudgeBase):
 
     Args:
         client: an object implementing :class:`JudgeClient`.
-        rubric: a :class:`~evaltools.scorers._rubric.Rubric` or a packaged rubric name / file path.
+        rubric: a :class:`~evaltools.scorers.Rubric` or a packaged rubric name / file path.
         judge_model: the judge's model name (recorded on every score).
         evaluated_model: the evaluated model's name (recorded).
         judge_more_capable: declare that the judge is more capable than the

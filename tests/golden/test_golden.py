@@ -9,7 +9,7 @@ import pytest
 
 import evaltools as et
 from evaltools.errors import GoldenSetError, InputError, SchemaError
-from evaltools.golden._set import GoldenSetWarning, largest_remainder
+from evaltools.golden import GoldenSetWarning, largest_remainder
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "golden_mini"
 

@@ -118,7 +118,7 @@ def headline_figure(headline: pd.DataFrame, *, title: str = "Headline scores wit
     """Mean score per dimension (share of its scale) with interval bars, one colour per run.
 
     Args:
-        headline: :func:`evaltools.report._tables.headline_scores`.
+        headline: :func:`evaltools.report.headline_scores`.
         title: figure title.
 
     Returns:
@@ -148,7 +148,7 @@ def strata_figure(breakdown: pd.DataFrame, *, title: str = "Scores per stratum")
     """One panel per stratum: mean per dimension (share of its scale) with interval bars per run.
 
     Args:
-        breakdown: :func:`evaltools.report._tables.stratum_breakdown`.
+        breakdown: :func:`evaltools.report.stratum_breakdown`.
         title: figure title.
 
     Returns:
@@ -187,7 +187,7 @@ def failures_figure(failures: pd.DataFrame, *, title: str = "Failures by kind") 
     """Share of scored items failing, per dimension and failure mode, one colour per run.
 
     Args:
-        failures: :func:`evaltools.report._tables.failures_by_kind`.
+        failures: :func:`evaltools.report.failures_by_kind`.
         title: figure title.
 
     Returns:
@@ -224,7 +224,7 @@ def tag_failures_figure(by_tag: pd.DataFrame, *, title: str = "Failure rate by t
     """Heatmap of the failure rate per tag (rows) and dimension (columns), one panel per run.
 
     Args:
-        by_tag: :func:`evaltools.report._tables.failures_by_tag`.
+        by_tag: :func:`evaltools.report.failures_by_tag`.
         title: figure title.
 
     Returns:
@@ -274,7 +274,7 @@ def unscored_figure(unscored: pd.DataFrame, *, title: str = "Unscored items and 
     """Share of items left unscored per run and dimension, stacked by reason.
 
     Args:
-        unscored: :func:`evaltools.report._tables.unscored_summary`.
+        unscored: :func:`evaltools.report.unscored_summary`.
         title: figure title.
 
     Returns:
@@ -352,7 +352,7 @@ def forest_figure(
     differ by marker shape.
 
     Args:
-        effects: :func:`evaltools.report._tables.effects_table`.
+        effects: :func:`evaltools.report.effects_table`.
         tolerance: draw a band of +/- this share of the scale (the drop
             worth a review), when given.
         title: figure title.
@@ -437,7 +437,7 @@ def win_tie_loss_figure(wtl: pd.DataFrame, *, title: str = "Win / tie / loss per
     """Stacked bars: share of items each candidate loses, ties and wins per dimension.
 
     Args:
-        wtl: :func:`evaltools.report._tables.win_tie_loss`.
+        wtl: :func:`evaltools.report.win_tie_loss`.
         title: figure title.
 
     Returns:

@@ -180,7 +180,7 @@ def ppi_figure(result: PPIResult, *, title: str = "Mean quality") -> Any:
     """Judge-only, human-only and PPI++ estimates with their intervals.
 
     Args:
-        result: a :class:`~evaltools.calibration._ppi.PPIResult`.
+        result: a :class:`~evaltools.calibration.PPIResult`.
         title: figure title.
 
     Returns:
@@ -215,7 +215,7 @@ def ppi_by_dimension_figure(frame: Any) -> Any:
     """Judge-only, human-only and PPI++ means for every dimension, one row of intervals each.
 
     Args:
-        frame: the output of :func:`evaltools.calibration._ppi.ppi_by_dimension`.
+        frame: the output of :func:`evaltools.calibration.ppi_by_dimension`.
 
     Returns:
         A Figure; dimensions without enough data are absent.
@@ -254,7 +254,7 @@ def position_bias_figure(result: PositionBiasResult) -> Any:
     """Bar chart of the swap test: consistent pairs and the three kinds of flips.
 
     Args:
-        result: a :class:`~evaltools.calibration._pairwise.PositionBiasResult`.
+        result: a :class:`~evaltools.calibration.PositionBiasResult`.
 
     Returns:
         A Figure.
