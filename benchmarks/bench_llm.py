@@ -223,6 +223,29 @@ def part1(base_url: str, tmp: Path) -> bool:
 # --------------------------------------------------------------------------- part 2: end to end
 
 
+class PeerFailed(RuntimeError):
+    """A timed command exited non-zero; keeps the tail of its stderr (and stdout) for the report."""
+
+    def __init__(self, cmd: list[str], code: int, stdout: str, stderr: str) -> None:
+        self.code = code
+        self.stderr_tail = tail(stderr) or "(stderr empty)"
+        self.stdout_tail = tail(stdout)
+        super().__init__(f"{' '.join(cmd[:3])} ... exited {code}")
+
+    def __str__(self) -> str:
+        text = f"{self.args[0]}; stderr tail:\n{self.stderr_tail}"
+        return text + (f"\nstdout tail:\n{self.stdout_tail}" if self.stdout_tail else "")
+
+
+def tail(text: str, lines: int = 12) -> str:
+    """The last non-blank lines of a tool's output, without ANSI colours or table borders."""
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    kept = [line.rstrip() for line in plain.splitlines() if line.strip() and not re.match(r"^[\s│├└┌─┼┴┬┤┐┘]*$", line)]
+    return "\n".join("    " + line for line in kept[-lines:])
+
+
 @dataclass
 class Timing:
     wall_s: float
@@ -238,9 +261,7 @@ def run_timed(server: Server, cmd: list[str], env: dict[str, str], cwd: Path) ->
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
     wall = time.time() - start
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(cmd[:3])} ... exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
-        )
+        raise PeerFailed(cmd, proc.returncode, proc.stdout, proc.stderr)
     stats = server.ask("stats")
     first = None if stats["first"] is None else stats["first"] - start
     window = None if stats["first"] is None else stats["last"] + DELAY_S - stats["first"]
@@ -330,7 +351,7 @@ class Evaltools(Tool):
         self.golden = write_golden(work / "golden", items)
         self.base_url = base_url
         script = Path(sys.executable).parent / "evaltools"
-        self.exe = [str(script)] if script.exists() else [sys.executable, "-m", "evaltools.cli._main"]
+        self.exe = [str(script)] if script.exists() else [sys.executable, "-m", "evaltools.cli"]
 
     def command(self, concurrency: int) -> list[str]:
         return [
@@ -339,10 +360,21 @@ class Evaltools(Tool):
         ]  # fmt: skip
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "PYTHONPATH": str(REPO), "OPENAI_API_KEY": "sk-no-key"}
+        env = {**os.environ, "PYTHONPATH": str(REPO), "OPENAI_API_KEY": "sk-no-key"}
+        # Timed as installed: pip writes bytecode at install, so a user's start-up never compiles
+        # evaltools' sources. With PYTHONDONTWRITEBYTECODE set (as in some dev shells) an editable
+        # tree would recompile its modules on every start (~0.1 s measured); see compile_tree().
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        return env
 
     def reset_cache(self) -> None:
         shutil.rmtree(self.work / "runs", ignore_errors=True)
+
+
+def compile_tree() -> None:
+    """Write evaltools' bytecode (``__pycache__``, git-ignored) before timing, as ``pip install`` does."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "evaltools")], env=env, check=True)
 
 
 def _find(env_var: str, *candidates: str | Path) -> str | None:
@@ -393,6 +425,14 @@ class Promptfoo(Tool):
             **os.environ,
             "PROMPTFOO_DISABLE_TELEMETRY": "1",
             "PROMPTFOO_DISABLE_UPDATE": "1",
+            # promptfoo 0.121 writes a per-run debug and error log through winston file transports; at exit,
+            # closeLogger() ends them while a write is still queued, and the resulting "write after end"
+            # error is emitted on the logger, which has no listener: the process dies with exit code 1
+            # after printing a complete result (seen on cached reruns, Node 20). Without the two files
+            # the crash cannot happen; the eval itself is unchanged. (A failed assertion would exit 100,
+            # PROMPTFOO_FAILED_TEST_EXIT_CODE; this config has no assertions.)
+            "PROMPTFOO_DISABLE_DEBUG_LOG": "1",
+            "PROMPTFOO_DISABLE_ERROR_LOG": "1",
             "PROMPTFOO_CONFIG_DIR": str(home / "config"),
             "PROMPTFOO_CACHE_PATH": str(home / "cache"),
             "OPENAI_API_KEY": "sk-no-key",
@@ -455,8 +495,8 @@ class Inspect(Tool):
 
 def time_cli(args: list[str], repeat: int) -> float:
     script = Path(sys.executable).parent / "evaltools"
-    exe = [str(script)] if script.exists() else [sys.executable, "-m", "evaltools.cli._main"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    exe = [str(script)] if script.exists() else [sys.executable, "-m", "evaltools.cli"]
+    env = {**Evaltools().env(), "PYTHONPATH": str(REPO)}
     times = []
     for _ in range(repeat):
         start = time.time()
@@ -482,9 +522,10 @@ def part2(server: Server, tmp: Path, repeat: int, peers: bool) -> bool:
     else:
         notes.append("peers: skipped (--no-peers)")
 
+    compile_tree()
     help_s = time_cli(["--help"], max(5, repeat))
     version_s = time_cli(["--version"], max(5, repeat))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = Evaltools().env()
     import_s = statistics.median(
         _timed(lambda: subprocess.run([sys.executable, "-c", "import evaltools"], env=env, check=True))
         for _ in range(max(5, repeat))
@@ -509,7 +550,8 @@ def part2(server: Server, tmp: Path, repeat: int, peers: bool) -> bool:
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             if isinstance(tool, Evaltools):
                 raise
-            notes.append(f"{tool.name}: failed, left out ({str(exc).splitlines()[0][:200]})")
+            notes.append(f"{tool.name}: failed, left out: {exc}")
+            print(f"  {tool.name} failed, left out: {exc}", file=sys.stderr, flush=True)
             tools.remove(tool)
             continue
         results[tool.name] = per

@@ -111,7 +111,7 @@ def _sandbox(tmp: Path) -> Path:
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "evaltools.cli._main", *argv], cwd=cwd, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "evaltools.cli", *argv], cwd=cwd, env=env, capture_output=True, text=True,
         timeout=timeout,
     )  # fmt: skip
 

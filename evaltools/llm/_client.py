@@ -91,6 +91,31 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+def _get_model_ids(url: str, api_key: str, timeout_s: float) -> list[str]:
+    """``GET {base_url}/models`` with the standard library: the model ids the endpoint lists.
+
+    urllib instead of httpx: importing httpx and httpcore costs about 0.3 s,
+    which is most of what ``evaltools run`` spends before its first request
+    (benchmarks/bench_llm.py). Proxies come from the environment, as with httpx;
+    redirects are refused (as httpx does by default), so the API key is never
+    sent to another host.
+    """
+    import json
+    import urllib.request
+
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {sanitize_url(url)}")
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # urllib then raises HTTPError for the 3xx answer
+
+    opener = urllib.request.build_opener(_NoRedirect)
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"})
+    with opener.open(request, timeout=timeout_s) as response:
+        return [str(m["id"]) for m in json.loads(response.read())["data"]]
+
+
 @dataclass(frozen=True, slots=True)
 class UsageStats:
     """Counters of an :class:`LLMClient` since it was made."""
@@ -370,16 +395,10 @@ class LLMClient:
         with self._probe_lock:
             if self._probed is not None:
                 return self._probed
-            import httpx
-
             url = f"{self.base_url}/models"
             try:
-                response = httpx.get(
-                    url, headers={"Authorization": f"Bearer {self._api_key}"}, timeout=min(self.timeout_s, 10.0)
-                )
-                response.raise_for_status()
-                ids = [str(m["id"]) for m in response.json()["data"]]
-            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                ids = _get_model_ids(url, self._api_key, min(self.timeout_s, 10.0))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
                 why = redact(f"GET {sanitize_url(url)} failed ({type(exc).__name__}: {exc})", self._api_key)[:300]
                 self._probed = (None, f"configured name: {why}")
             else:
