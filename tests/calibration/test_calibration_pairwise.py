@@ -49,7 +49,7 @@ def test_swap_test_without_flips_has_no_p_value_and_accepts_score_values() -> No
         (["A"], ["A", "B"], "first_order has 1, second_order has 2"),
         (["A", "left"], ["A", "B"], r"Got 'left' at position 1"),
         ([2, 1], [1, 1], r"numeric codes \['1', '2'\].*codes=\{1: 'A', 2: 'B'\}"),
-        ([1.0, 0.5], [0.5, 1.0], r"codes=evaltools.calibration._pairwise.SCORE_CODES"),
+        ([1.0, 0.5], [0.5, 1.0], r"codes=evaltools.calibration.SCORE_CODES"),
     ],
 )
 def test_swap_test_bad_input(first, second, match) -> None:  # type: ignore[no-untyped-def]

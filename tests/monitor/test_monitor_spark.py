@@ -105,10 +105,10 @@ def test_spark_reads_jsonl_and_names_a_malformed_line(spark, tmp_path):
 
 
 def test_cli_engine_spark(spark, logs, duck, tmp_path, monkeypatch):
-    import evaltools.report._render
+    import evaltools.report
 
     rendered = []
-    monkeypatch.setattr(evaltools.report._render, "render_report", lambda name, params, out: rendered.append(params))
+    monkeypatch.setattr(evaltools.report, "render_report", lambda name, params, out: rendered.append(params))
     root = argparse.ArgumentParser(prog="evaltools")
     add_monitor_parser(root.add_subparsers(dest="command"))
     args = root.parse_args(["monitor", "--engine", "spark", "--logs", str(logs[1]), "--out", str(tmp_path / "m.html")])
