@@ -2,6 +2,6 @@
 
 import sys
 
-from evaltools.cli._main import main
+from evaltools.cli import main
 
 sys.exit(main())
