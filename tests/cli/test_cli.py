@@ -165,8 +165,11 @@ def _slow_server(delay: float):
 
 def _interrupt_when(argv, cwd, ready, env=None):
     """Run the CLI in a subprocess, send SIGINT once ``ready(stderr so far)``; return (code, stderr)."""
-    proc = subprocess.Popen([sys.executable, "-m", "evaltools.cli._main", *argv], cwd=cwd, stderr=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})  # fmt: skip
+    # A shell that starts the suite in the background hands SIGINT down as ignored, and Python
+    # then never raises KeyboardInterrupt: restore the default in the child, as a terminal has it.
+    proc = subprocess.Popen([sys.executable, "-m", "evaltools.cli", *argv], cwd=cwd, stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
     reader.start()
@@ -202,7 +205,7 @@ def test_ctrl_c_during_run_keeps_items_and_resumes(tmp_path):
         kept = len(outputs.read_text().splitlines())
         assert f"interrupted: {kept} items kept, rerun the same command to resume" in err
         assert 3 <= kept < 10
-        done = subprocess.run([sys.executable, "-m", "evaltools.cli._main", *argv], cwd=tmp_path, capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "evaltools.cli", *argv], cwd=tmp_path, capture_output=True,
                               text=True, env={**os.environ, **env}, timeout=120)  # fmt: skip
         assert done.returncode == 0, done.stderr
         ids = [json.loads(line)["id"] for line in outputs.read_text().splitlines()]
