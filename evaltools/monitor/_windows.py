@@ -25,7 +25,15 @@ from evaltools.monitor._logs import DataQuality, LogData
 from evaltools.monitor._readers import execute
 from evaltools.scorers.refusal import RefusalDetector
 
-__all__ = ["LENGTH_BINS_PER_E", "WindowMetrics", "compute_windows", "load_windows", "order_statistic_ranks"]
+__all__ = [
+    "LENGTH_BINS_PER_E",
+    "WindowMetrics",
+    "compute_windows",
+    "load_windows",
+    "order_statistic_ranks",
+    "refusal_expr",
+    "refusal_flag",
+]
 
 Window = Literal["hour", "day"]
 LengthUnit = Literal["auto", "tokens", "chars"]
@@ -306,7 +314,8 @@ def compute_windows(
     wexpr = t.timestamp.truncate("h" if window == "hour" else "D").name("window_start")
     keys: list[Any] = [wexpr] + ([t[by].fill_null("(none)").name(by)] if by else [])
 
-    refused = refusal_expr(t.output, det, engine=getattr(con, "name", "duckdb"))
+    engine = getattr(con, "name", "duckdb")
+    refused = refusal_flag(t, det, con) if "output" in avail else refusal_expr(t.output, det, engine=engine)
     if "finish_reason" in avail or max_tokens is not None:
         hit = ibis.literal(False)
         if "finish_reason" in avail:
@@ -558,6 +567,63 @@ def refusal_expr(output: Any, detector: RefusalDetector, *, engine: str = "duckd
     return output.substr(0, detector.max_chars).re_search(pattern)
 
 
+_PROBE_ROWS = 100_000
+"""Rows :func:`refusal_flag` reads to decide whether outputs repeat enough to test each text once."""
+_MAX_DISTINCT_SHARE = 0.1
+"""Texts are tested once each when at most this share of the probed outputs are distinct."""
+_MAX_DISTINCT = 1_000_000
+"""Beyond this many distinct outputs the per-row pattern is used (the list of texts would not pay)."""
+
+
+def refusal_flag(
+    t: Any, detector: RefusalDetector, con: Any, *, strategy: Literal["auto", "row", "distinct"] = "auto"
+) -> Any:
+    """The refusal flag of every row of ``t.output``, evaluated where the logs live.
+
+    Production outputs repeat (templated answers, canned refusals, a logger's Parquet dictionary
+    pages), and the refusal pattern is the costliest expression of the aggregation. With
+    ``"distinct"`` the pattern runs once per distinct output, in the engine, and each row then
+    looks its text up in the (small) set of refusing texts: the same verdict as ``"row"`` for
+    every row, because the verdict depends on the text alone. ``"auto"`` chooses ``"distinct"`` on
+    DuckDB when at most 10 % of the first 100,000 outputs are distinct (DuckDB tests membership on
+    dictionary-encoded Parquet once per dictionary entry), else ``"row"``; other engines use ``"row"``.
+
+    Args:
+        t: an Ibis table with an ``output`` string column.
+        detector: the refusal detector.
+        con: the table's Ibis backend.
+        strategy: ``"auto"``, ``"row"`` (the pattern on every row) or ``"distinct"``.
+
+    Returns:
+        An Ibis boolean column (NULL or false for a missing output: neither counts as a refusal).
+    """
+    import ibis
+    import pyarrow as pa
+
+    if strategy not in ("auto", "row", "distinct"):
+        raise ConfigError(
+            f"The 'strategy' parameter of refusal_flag must be 'auto', 'row' or 'distinct'. Got {strategy!r} instead."
+        )
+    engine = getattr(con, "name", "duckdb")
+    per_row = refusal_expr(t.output, detector, engine=engine)
+    if strategy == "row" or (strategy == "auto" and engine != "duckdb"):
+        return per_row
+    if strategy == "auto":
+        probe = t.select("output").limit(_PROBE_ROWS)
+        got = execute(con, probe.aggregate(n=probe.output.count(), d=probe.output.nunique())).iloc[0]
+        n, d = int(got["n"] or 0), int(got["d"] or 0)
+        if n == 0 or d > _MAX_DISTINCT_SHARE * n:
+            return per_row
+    texts = t.select(o=t.output).filter(ibis._.o.notnull()).distinct().limit(_MAX_DISTINCT + 1)
+    distinct = con.to_pyarrow(texts)
+    if distinct.num_rows > _MAX_DISTINCT and strategy == "auto":
+        return per_row
+    candidates = ibis.memtable(pa.table({"o": distinct.column("o").cast(pa.string())}))
+    flagged = con.to_pyarrow(candidates.filter(refusal_expr(candidates.o, detector, engine=engine)).select("o"))
+    refusing = ibis.memtable(pa.table({"o": flagged.column("o")}))
+    return t.output.isin(refusing.o)
+
+
 def _order_statistic_ci(
     df: pd.DataFrame, t: Any, keys: list[Any], key_cols: list[str], con: Any, confidence: float, min_requests: int
 ) -> None:
@@ -584,26 +650,69 @@ def _order_statistic_ci(
         targets["window_start"] = targets["window_start"].dt.tz_convert(None)
     src = t.filter(t.latency.notnull())
     base = src.select(*keys, latency=src.latency)
-    # One sorted array per window, then the needed elements: a per-window sort, which beats a
-    # global ROW_NUMBER() window function and still runs on any Ibis backend with arrays.
     import pyarrow as pa
     from ibis.common.exceptions import UnsupportedOperationError
 
-    tgt = ibis.memtable(pa.Table.from_pandas(targets, preserve_index=False))  # Arrow: no pandas type inference
+    def sorted_of(x: Any, where: Any = None) -> Any:
+        try:
+            return x.collect(where=where, order_by=x)
+        except UnsupportedOperationError:  # no ordered aggregation (Spark): sort the collected array
+            return x.collect(where=where).sort()
 
-    def query(sorted_latencies: Any) -> Any:
-        arrays = base.group_by(key_cols).aggregate(arr=sorted_latencies)
-        return arrays.join(tgt, key_cols).select(
+    # Only the values near each quantile are sorted: the p50 bounds lie between the window's 0.4 and
+    # 0.6 quantiles and the p99 bounds above its 0.98 quantile (for any window large enough to have
+    # them; a target outside its bracket is read from the whole sorted window below). The values
+    # below a bracket are counted, so x_(k) is element k - below - 1 of the bracket: exact, ties
+    # included, and about a fifth of the rows are sorted instead of all of them.
+    br = df.loc[eligible, key_cols].copy()
+    br["lo50"] = df.loc[eligible, "lat_q_0.4"].to_numpy(float)
+    br["hi50"] = df.loc[eligible, "lat_q_0.6"].to_numpy(float)
+    br["lo99"] = df.loc[eligible, "lat_q_0.98"].to_numpy(float)
+    br = br[np.isfinite(br[["lo50", "hi50", "lo99"]]).all(axis=1)]
+    if t.timestamp.type().timezone is None:
+        br["window_start"] = br["window_start"].dt.tz_convert(None)
+    got_parts = []
+    todo = targets
+    if not br.empty:
+        btab = ibis.memtable(pa.Table.from_pandas(br, preserve_index=False))
+        j = base.join(btab, key_cols)
+        lat = j.latency
+        near = j.group_by(key_cols).aggregate(
+            below50=(lat < j.lo50).cast("int64").sum(),
+            arr50=sorted_of(lat, (lat >= j.lo50) & (lat <= j.hi50)),
+            below99=(lat < j.lo99).cast("int64").sum(),
+            arr99=sorted_of(lat, lat >= j.lo99),
+        )
+        nr = execute(con, near)
+        if not nr.empty:
+            nr["window_start"] = _as_utc_series(nr["window_start"])
+            if targets["window_start"].dt.tz is None:
+                nr["window_start"] = nr["window_start"].dt.tz_convert(None)
+            m = targets.merge(nr, on=key_cols, how="left")
+            p99 = m["target"].str.startswith("latency_p99").to_numpy()
+            below = np.where(p99, m["below99"], m["below50"]).astype(float)
+            arrs = np.where(p99, m["arr99"], m["arr50"])
+            k = m["rank"].to_numpy() - below  # 0-based position in the bracket
+            size = np.array([len(a) if a is not None and not (isinstance(a, float)) else -1 for a in arrs])
+            inside = np.isfinite(below) & (k >= 0) & (k < size)
+            vals = [float(arrs[i][int(k[i])]) for i in np.flatnonzero(inside)]
+            hit = m.loc[inside, [*key_cols, "target"]].copy()
+            hit["latency"] = vals
+            hit["window_start"] = _as_utc_series(hit["window_start"])
+            got_parts.append(hit)
+            todo = targets[~inside]
+    if not todo.empty:
+        tgt = ibis.memtable(pa.Table.from_pandas(todo.reset_index(drop=True), preserve_index=False))
+        arrays = base.group_by(key_cols).aggregate(arr=sorted_of(base.latency))
+        rest = arrays.join(tgt, key_cols).select(
             *[arrays[c] for c in key_cols], tgt.target, latency=arrays.arr[tgt["rank"].cast("int32")]
         )
-
-    try:
-        got = execute(con, query(base.latency.collect(order_by=base.latency)))
-    except UnsupportedOperationError:  # no ordered aggregation (Spark): sort the collected array instead
-        got = execute(con, query(base.latency.collect().sort()))
+        part = execute(con, rest)
+        part["window_start"] = _as_utc_series(part["window_start"])
+        got_parts.append(part)
+    got = pd.concat([g for g in got_parts if not g.empty], ignore_index=True) if got_parts else pd.DataFrame()
     if got.empty:
         return
-    got["window_start"] = _as_utc_series(got["window_start"])
     wide = got.pivot_table(index=key_cols, columns="target", values="latency", aggfunc="first")
     idx = pd.MultiIndex.from_frame(df[key_cols]) if len(key_cols) > 1 else pd.Index(df["window_start"])
     for c in wide.columns:

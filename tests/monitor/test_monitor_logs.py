@@ -292,3 +292,26 @@ def test_invalid_numbers_are_counted_not_coerced():
     assert logs.quality.count("invalid_judge_score") == 1  # inf; None is simply not judged
     out = logs.to_frame()
     assert out["completion_tokens"].isna().sum() == 2 and out["judge_score"].notna().sum() == 2
+
+
+def test_typed_timestamps_with_a_zone_keep_the_exact_instant(tmp_path):
+    # Parquet TIMESTAMPTZ is converted without DuckDB's per-row calendar cast: the same instants,
+    # to the microsecond, before 1970 and across offsets, and NULL stays NULL.
+    ts = pd.Series(pd.to_datetime(["1969-12-31T23:59:59.999999Z", "2024-03-31T01:30:00.000001+02:00",
+                                   "2024-10-27T02:59:59.5-05:00", None], utc=True, format="ISO8601"))  # fmt: skip
+    df = pd.DataFrame({"timestamp": ts, "latency": [1.0, 2.0, 3.0, 4.0]})
+    df.to_parquet(tmp_path / "tz.parquet")
+    logs = load_logs(tmp_path / "tz.parquet")
+    assert logs.quality.count("missing_timestamp") == 1
+    got = logs.to_frame().sort_values("latency")["timestamp"].reset_index(drop=True)
+    pd.testing.assert_series_equal(got.dt.tz_convert("UTC").astype("datetime64[us, UTC]"),
+                                   ts.iloc[:3].astype("datetime64[us, UTC]"), check_names=False)  # fmt: skip
+
+
+def test_nanosecond_timestamps_with_a_zone_are_read(tmp_path):
+    raw = ["2024-03-31T01:30:00.123456789+02:00", "2024-03-31T03:00:00Z"]
+    ts = pd.Series(pd.to_datetime(raw, utc=True, format="ISO8601")).astype("datetime64[ns, UTC]")
+    pd.DataFrame({"timestamp": ts, "latency": [1.0, 2.0]}).to_parquet(tmp_path / "ns.parquet")
+    got = load_logs(tmp_path / "ns.parquet").to_frame().sort_values("latency")["timestamp"]
+    assert [x.isoformat() for x in got.dt.tz_convert("UTC").dt.floor("us")] == [
+        "2024-03-30T23:30:00.123457+00:00", "2024-03-31T03:00:00+00:00"]  # fmt: skip (rounded to the microsecond)

@@ -84,3 +84,73 @@ def test_malformed_lines_copies_are_deleted_with_the_logs(tmp_path):
         del logs
         gc.collect()
     assert not any(p.exists() for p in copies)
+
+
+def _repeated_logs(tmp_path: Path, n: int = 6_000) -> Path:
+    """Parquet logs whose outputs repeat (dictionary-encoded, as a logger writes them), refusals included."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = _texts()[:400]
+    rng = np.random.default_rng(4)
+    idx = rng.integers(0, len(texts), n).astype(np.int32)
+    mask = rng.random(n) < 0.02  # some missing outputs
+    out = pa.array([None if m else texts[i] for i, m in zip(idx, mask, strict=True)]).dictionary_encode()
+    ts = pd.date_range("2024-01-01", periods=n, freq="37s", tz="UTC")
+    table = pa.table({"timestamp": pa.array(ts), "output": out, "latency": rng.exponential(1.0, n)})
+    path = tmp_path / "repeated.parquet"
+    pq.write_table(table, path, use_dictionary=True)
+    return path
+
+
+def test_refusal_flag_per_distinct_text_is_the_per_row_verdict_on_every_row(tmp_path):
+    import ibis.expr.operations as ops
+
+    from evaltools.monitor._windows import refusal_flag
+
+    logs = load_logs(_repeated_logs(tmp_path))
+    t, con, det = logs.table, logs.connection, RefusalDetector()
+    auto = refusal_flag(t, det, con)
+    assert isinstance(auto.op(), ops.InSubquery)  # repeated outputs: each text tested once
+    row = refusal_flag(t, det, con, strategy="row")
+    got = con.to_pyarrow(t.select(a=auto.fill_null(False), r=row.fill_null(False), o=t.output)).to_pandas()
+    assert got["r"].sum() > 20  # refusals are present
+    assert got["a"].tolist() == got["r"].tolist()
+    want = [isinstance(o, str) and is_refusal(o) for o in got["o"]]
+    assert got["r"].tolist() == want
+
+
+def test_refusal_flag_tests_every_row_when_outputs_are_distinct():
+    import ibis.expr.operations as ops
+
+    from evaltools.monitor._windows import refusal_flag
+
+    df = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=500, freq="min", tz="UTC"),
+                       "output": [f"answer number {i}" for i in range(499)] + ["I can't help with that."]})  # fmt: skip
+    logs = load_logs(df)
+    flag = refusal_flag(logs.table, RefusalDetector(), logs.connection)
+    assert not isinstance(flag.op(), ops.InSubquery)
+    assert logs.connection.to_pyarrow(logs.table.aggregate(n=flag.cast("int64").sum())).column("n")[0].as_py() == 1
+
+
+def test_refusal_flag_rejects_an_unknown_strategy():
+    import pytest
+
+    from evaltools.errors import ConfigError
+    from evaltools.monitor._windows import refusal_flag
+
+    logs = load_logs(pd.DataFrame({"timestamp": [pd.Timestamp("2024-01-01", tz="UTC")], "output": ["x"]}))
+    with pytest.raises(ConfigError, match="'strategy'.*'auto', 'row' or 'distinct'"):
+        refusal_flag(logs.table, RefusalDetector(), logs.connection, strategy="fast")  # type: ignore[arg-type]
+
+
+def test_window_metrics_are_the_same_whichever_way_refusals_are_tested(tmp_path, monkeypatch):
+    import evaltools.monitor._windows as windows
+
+    path = _repeated_logs(tmp_path)
+    fast = compute_windows(load_logs(path), window="hour", min_requests=5)
+    monkeypatch.setattr(windows, "_MAX_DISTINCT_SHARE", -1.0)  # never per distinct text
+    slow = compute_windows(load_logs(path), window="hour", min_requests=5)
+    assert fast.frame["n_refusals"].sum() > 20
+    pd.testing.assert_frame_equal(fast.frame, slow.frame)

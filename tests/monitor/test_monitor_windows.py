@@ -157,3 +157,36 @@ def test_time_range_and_validation(syn):
         compute_windows(logs, by="conversation_id")
     with pytest.raises(ConfigError, match="min_requests"):
         compute_windows(logs, min_requests=0)
+
+
+@pytest.mark.parametrize("tz", ["UTC", None])
+def test_order_statistics_read_near_the_quantile_equal_those_of_the_whole_sorted_window(tz, monkeypatch):
+    # Windows from n = 30 (bounds outside the 0.4-0.6 / >= 0.98 brackets: read from the whole window)
+    # to n = 6,000 (read from the brackets), with ties: every bound is the exact order statistic.
+    import evaltools.monitor._windows as windows
+
+    rng = np.random.default_rng(8)
+    sizes = [30, 80, 200, 369, 1000, 6000]
+    rows = []
+    for h, n in enumerate(sizes):
+        start = pd.Timestamp("2024-05-01", tz="UTC") + pd.Timedelta(hours=h)
+        ts = start + pd.to_timedelta(rng.uniform(0, 3599, n), "s")
+        lat = np.round(rng.lognormal(0.0, 0.6, n), 1 if h % 2 else 3)  # ties
+        rows.append(pd.DataFrame({"timestamp": ts, "latency": lat}))
+    df = pd.concat(rows, ignore_index=True)
+    if tz is None:
+        df["timestamp"] = df["timestamp"].dt.tz_convert(None)
+    calls = []
+    real = windows.execute
+    monkeypatch.setattr(windows, "execute", lambda con, e: calls.append(e) or real(con, e))
+    f = compute_windows(load_logs(df), window="hour", min_requests=20).frame
+    assert len(calls) == 3  # main (no length: no histogram), the brackets, the whole windows of the small ones
+    for h, n in enumerate(sizes):
+        x = np.sort(rows[h]["latency"].to_numpy())
+        for p, name in ((0.5, "latency_p50"), (0.99, "latency_p99")):
+            lo, hi = order_statistic_ranks(n, p)
+            want_lo = x[lo[0] - 1] if 1 <= lo[0] <= n else np.nan
+            want_hi = x[hi[0] - 1] if 1 <= hi[0] <= n else np.nan
+            got = f.iloc[h]
+            assert got[f"{name}_ci_low"] == pytest.approx(want_lo, nan_ok=True), (n, name)
+            assert got[f"{name}_ci_high"] == pytest.approx(want_hi, nan_ok=True), (n, name)
