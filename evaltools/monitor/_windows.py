@@ -651,13 +651,11 @@ def _order_statistic_ci(
     src = t.filter(t.latency.notnull())
     base = src.select(*keys, latency=src.latency)
     import pyarrow as pa
-    from ibis.common.exceptions import UnsupportedOperationError
+
+    ordered_collect = getattr(con, "name", "") != "pyspark"  # Spark has no ordered aggregation in Ibis
 
     def sorted_of(x: Any, where: Any = None) -> Any:
-        try:
-            return x.collect(where=where, order_by=x)
-        except UnsupportedOperationError:  # no ordered aggregation (Spark): sort the collected array
-            return x.collect(where=where).sort()
+        return x.collect(where=where, order_by=x) if ordered_collect else x.collect(where=where).sort()
 
     # Only the values near each quantile are sorted: the p50 bounds lie between the window's 0.4 and
     # 0.6 quantiles and the p99 bounds above its 0.98 quantile (for any window large enough to have
