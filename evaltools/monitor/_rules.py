@@ -15,14 +15,18 @@ from evaltools.monitor._stats import (
     _Q90_SD,
     _cusum,
     _ewma,
+    _history_chunks,
     _lag1_trailing,
     _lags,
     _nanmedian_rows,
     _quantile_from_hist,
     _robust_sd,
+    _row_median,
+    _row_robust_sd,
     _t_thresholds,
     _trailing_median,
     _trailing_quantiles,
+    _trailing_rows,
     psi,
 )
 from evaltools.monitor._windows import LENGTH_BINS_PER_E
@@ -121,34 +125,47 @@ def _level_z(
     z = np.full(T, np.nan)
     scale = np.full(T, np.nan)
     dof = np.zeros(T, dtype=np.int64)
-    idx = np.flatnonzero(usable)
     if conservative:  # the quantile floors over the same trailing windows, vectorized
         q05, q95 = _trailing_quantiles(np.where(usable, r, np.nan), ctx.W, (0.05, 0.95), 1)
         (a99,) = _trailing_quantiles(np.where(usable, np.abs(r), np.nan), ctx.W, (0.99,), 1)
         floor = np.fmax((q95 - q05) / _Q90_SD, a99 / _A99_SD)
-    for t in idx:
-        lo = np.searchsorted(idx, t - ctx.W)
-        hi = np.searchsorted(idx, t)
-        h = idx[lo:hi]
-        if len(h) < ctx.min_hist or t - idx[0] < ctx.warmup:
-            continue
-        hu = h[unit_ok[h]]
-        u = float(np.median(unit[hu])) if len(hu) else 0.0
-        vh = u**2 / n[h] * infl[h]
-        vt = u**2 / n[t] * infl[t]
-        rh = r[h]
+    # One row per scored window t, one column per history position (t - W .. t - 1), in chunks.
+    ts, nh = _trailing_rows(usable, ctx.W, ctx.min_hist, ctx.warmup)
+    for rows, P, mask in _history_chunks(ts, usable, ctx.W):
+        t, cnt_h = ts[rows], nh[rows]
+        mu = mask & unit_ok[P]
+        u = np.where(mu.any(axis=1), _row_median(np.where(mu, unit[P], np.nan)), 0.0)
+        u2 = u**2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vh = np.where(mask, u2[:, None] / n[P] * infl[P], 0.0)
+        vt = u2 / n[t] * infl[t]
+        rh = np.where(mask, r[P], np.nan)
         # Between-window variance: what the residual spread leaves after sampling noise.
-        sd = _robust_sd(rh)
+        sd = _row_robust_sd(rh)
         if conservative:
-            sd = max(sd, float(floor[t]))
-        tau2 = max(0.0, sd**2 - float(np.mean(vh)))
-        if tau2 + vt <= 0:
-            continue
-        zh = rh / np.sqrt(tau2 + vh)
-        sz = 1.0 if conservative else max(_robust_sd(zh), 0.7)
-        scale[t] = math.sqrt(tau2 + vt) * sz
-        z[t] = r[t] / scale[t]
-        dof[t] = len(h) - 1
+            fl = floor[t]
+            sd = np.where(fl > sd, fl, sd)  # Python's max(sd, fl): a NaN floor keeps sd, a NaN sd stays
+        with np.errstate(invalid="ignore", divide="ignore"):  # an empty history (min_hist 0): NaN, as np.mean
+            excess = sd**2 - np.sum(vh, axis=1) / cnt_h
+        tau2 = np.where(excess > 0.0, excess, 0.0)  # max(0.0, excess): NaN gives 0
+        go = ~(tau2 + vt <= 0)
+        if conservative:
+            sz = np.ones(len(t))
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                zh = np.where(mask, rh / np.sqrt(tau2[:, None] + vh), np.nan)
+            s = _row_robust_sd(zh)
+            bad = np.flatnonzero(go & np.any(mask & ~np.isfinite(zh), axis=1))
+            for i in bad:  # a zero variance in the history: the scalar function's NaN/inf handling
+                s[i] = _robust_sd(zh[i][mask[i]])
+            sz = np.where(0.7 > s, 0.7, s)  # max(s, 0.7)
+        with np.errstate(invalid="ignore"):
+            sc = np.sqrt(tau2 + vt) * sz
+        tg = t[go]
+        scale[tg] = sc[go]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z[tg] = r[tg] / sc[go]
+        dof[tg] = cnt_h[go] - 1
     return z, scale, dof
 
 

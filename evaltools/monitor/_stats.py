@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -321,3 +322,86 @@ def _t_thresholds(z_threshold: float | np.ndarray, dof: np.ndarray) -> np.ndarra
     vals = student_t.isf(norm.sf(pairs[:, 1]), pairs[:, 0])
     out[ok] = vals[np.asarray(inv).ravel()]
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Row-wise versions of the scalar helpers above, for trailing-history matrices (NaN = missing)
+
+_MAX_CELLS = 2_000_000
+"""Cells per chunk of a trailing-history matrix (rows x window), to bound memory."""
+
+
+def _row_median(x: np.ndarray) -> np.ndarray:
+    """``np.median`` of the non-NaN values of each row (NaN for a row without any), exactly.
+
+    Sorting puts NaN last, so the k present values of a row are its first k sorted ones, and
+    the median is the mean of the two middle ones, as ``np.median`` computes it.
+    """
+    rows = x.shape[0]
+    out = np.full(rows, np.nan)
+    if rows == 0 or x.shape[1] == 0:
+        return out
+    s = np.sort(x, axis=1)
+    k = np.sum(~np.isnan(x), axis=1)
+    ok = k > 0
+    r = np.flatnonzero(ok)
+    kk = k[ok]
+    out[ok] = (s[r, (kk - 1) // 2] + s[r, kk // 2]) / 2
+    return out
+
+
+def _row_robust_sd(x: np.ndarray) -> np.ndarray:
+    """:func:`_robust_sd` of the non-NaN values of each row (the present values must be finite).
+
+    Equal to the scalar function up to the summation order of the kept values' mean and
+    variance (a few ulps); the median and MAD are exact.
+    """
+    present = ~np.isnan(x)
+    k = np.sum(present, axis=1)
+    med = _row_median(x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dev = np.abs(x - med[:, None])
+        s0 = _row_median(dev) * 1.482602218505602
+        kept = present & np.where((s0 > 0)[:, None], dev <= 3.5 * s0[:, None], True)
+        nk = np.sum(kept, axis=1)
+        mean = np.sum(np.where(kept, x, 0.0), axis=1) / nk
+        d = np.where(kept, x - mean[:, None], 0.0)
+        sd = np.sqrt(np.sum(d * d, axis=1) / (nk - 1)) / _TRUNC_SD
+    out: np.ndarray = np.where(k < 2, np.nan, np.where(nk < 2, s0, sd))
+    return out
+
+
+def _trailing_rows(usable: np.ndarray, window: int, min_hist: int, warmup: int) -> tuple[np.ndarray, np.ndarray]:
+    """Usable windows t whose history (the usable windows in [t - window, t)) can score them.
+
+    The scoring loops skip t with fewer than ``min_hist`` history windows, or fewer than
+    ``warmup`` windows after the first usable one. Returns those t and their history sizes.
+    """
+    idx = np.flatnonzero(usable)
+    if len(idx) == 0:
+        return idx, idx.copy()
+    cs = np.concatenate([[0], np.cumsum(usable, dtype=np.int64)])
+    nh = cs[idx] - cs[np.maximum(idx - window, 0)]
+    keep = (nh >= min_hist) & (idx - idx[0] >= warmup)
+    return idx[keep], nh[keep]
+
+
+def _history_chunks(
+    ts: np.ndarray, usable: np.ndarray, window: int, max_cells: int = _MAX_CELLS
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """Yield ``(rows, P, mask)``: for the windows ``ts[rows]``, the positions of their history.
+
+    ``P[i, j] = t_i - w + j`` for ``j < w`` with ``w = min(window, len(usable))`` (enough to
+    hold [max(0, t - window), t)), clipped to 0; ``mask`` is True where the position is in the
+    data and usable. Rows come in chunks of at most ``max_cells`` cells.
+    """
+    T = len(usable)
+    w = max(min(window, T), 1)
+    offs = np.arange(w) - w
+    step = max(1, max_cells // w)
+    for lo in range(0, len(ts), step):
+        rows = slice(lo, min(lo + step, len(ts)))
+        P = ts[rows, None] + offs[None, :]
+        inside = P >= 0
+        P = np.where(inside, P, 0)
+        yield rows, P, inside & usable[P]
