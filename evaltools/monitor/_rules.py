@@ -410,17 +410,15 @@ def _proportion(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tupl
     z = np.full(T, np.nan)
     sigz = np.full(T, np.nan)
     dof = np.zeros(T, dtype=np.int64)
-    idx = np.flatnonzero(np.isfinite(zraw))
-    for t in idx:
-        lo = np.searchsorted(idx, t - ctx.W)
-        hi = np.searchsorted(idx, t)
-        h = idx[lo:hi]
-        if len(h) < ctx.min_hist or t - idx[0] < ctx.warmup:
-            continue
+    scored = np.isfinite(zraw)
+    ts, nh = _trailing_rows(scored, ctx.W, ctx.min_hist, ctx.warmup)
+    for rows, P, mask in _history_chunks(ts, scored, ctx.W):
+        t = ts[rows]
+        sd = _row_robust_sd(np.where(mask, zraw[P], np.nan))
         # Overdispersion only: a discrete rare-event z has a degenerate spread, never narrow the limits.
-        sigz[t] = max(_robust_sd(zraw[h]), 1.0)
+        sigz[t] = np.where(1.0 > sd, 1.0, sd)  # max(sd, 1.0): a NaN spread stays NaN
         z[t] = zraw[t] / sigz[t]
-        dof[t] = len(h) - 1
+        dof[t] = nh[rows] - 1
     alerts: list[Alert] = []
     stats: list[pd.DataFrame] = []
     starts = f["window_start"]
