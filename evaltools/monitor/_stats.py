@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -386,22 +387,34 @@ def _trailing_rows(usable: np.ndarray, window: int, min_hist: int, warmup: int) 
     return idx[keep], nh[keep]
 
 
+class _History:
+    """The trailing histories of some windows t: row i holds positions ``t_i - w .. t_i - 1``.
+
+    ``w = min(window, T)`` columns are enough to hold [max(0, t - window), t). :meth:`take`
+    gathers an array over those positions (``fill`` before the start) through a sliding view
+    of the padded array, so a row is one contiguous copy.
+    """
+
+    def __init__(self, t: np.ndarray, w: int) -> None:
+        self.t = t
+        self.w = w
+
+    def take(self, a: np.ndarray, fill: Any = np.nan) -> np.ndarray:
+        padded = np.concatenate([np.full(self.w, fill, dtype=a.dtype), a])
+        return np.lib.stride_tricks.sliding_window_view(padded, self.w)[self.t]
+
+
 def _history_chunks(
     ts: np.ndarray, usable: np.ndarray, window: int, max_cells: int = _MAX_CELLS
-) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
-    """Yield ``(rows, P, mask)``: for the windows ``ts[rows]``, the positions of their history.
+) -> Iterator[tuple[slice, _History, np.ndarray]]:
+    """Yield ``(rows, hist, mask)``: the histories of the windows ``ts[rows]`` (see :class:`_History`).
 
-    ``P[i, j] = t_i - w + j`` for ``j < w`` with ``w = min(window, len(usable))`` (enough to
-    hold [max(0, t - window), t)), clipped to 0; ``mask`` is True where the position is in the
-    data and usable. Rows come in chunks of at most ``max_cells`` cells.
+    ``mask`` is True where a history position is in the data and usable. Rows come in chunks
+    of at most ``max_cells`` cells (the window can be long, the series too).
     """
-    T = len(usable)
-    w = max(min(window, T), 1)
-    offs = np.arange(w) - w
+    w = max(min(window, len(usable)), 1)
     step = max(1, max_cells // w)
     for lo in range(0, len(ts), step):
         rows = slice(lo, min(lo + step, len(ts)))
-        P = ts[rows, None] + offs[None, :]
-        inside = P >= 0
-        P = np.where(inside, P, 0)
-        yield rows, P, inside & usable[P]
+        h = _History(ts[rows], w)
+        yield rows, h, h.take(np.asarray(usable, dtype=bool), False)
