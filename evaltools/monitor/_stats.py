@@ -405,15 +405,15 @@ class _History:
 
 
 def _history_chunks(
-    ts: np.ndarray, usable: np.ndarray, window: int, max_cells: int = _MAX_CELLS
+    ts: np.ndarray, usable: np.ndarray, window: int, max_cells: int | None = None
 ) -> Iterator[tuple[slice, _History, np.ndarray]]:
     """Yield ``(rows, hist, mask)``: the histories of the windows ``ts[rows]`` (see :class:`_History`).
 
     ``mask`` is True where a history position is in the data and usable. Rows come in chunks
-    of at most ``max_cells`` cells (the window can be long, the series too).
+    of at most ``max_cells`` (default :data:`_MAX_CELLS`) cells: the window can be long, the series too.
     """
     w = max(min(window, len(usable)), 1)
-    step = max(1, max_cells // w)
+    step = max(1, (max_cells or _MAX_CELLS) // w)
     for lo in range(0, len(ts), step):
         rows = slice(lo, min(lo + step, len(ts)))
         h = _History(ts[rows], w)
