@@ -634,13 +634,25 @@ def _distribution_rows(
         cw_u = np.concatenate([np.zeros((len(w), 1)), cc[w]], axis=1)
         cw_v = np.concatenate([np.zeros((len(w), 1)), cb[w]], axis=1)
         su, sv = cw_u[:, -1], cw_v[:, -1]
+        # Rows 64-byte aligned: the dot product's SIMD kernel then sums as on scipy's fresh 1-D arrays.
+        x = _aligned_rows(len(w), len(deltas))
         with np.errstate(invalid="ignore", divide="ignore"):
-            d = np.vecdot(np.abs(cw_u[:, ci] / su[:, None] - cw_v[:, ci] / sv[:, None]), deltas) / iqr[w]
+            np.abs(cw_u[:, ci] / su[:, None] - cw_v[:, ci] / sv[:, None], out=x)
+            d = np.vecdot(x, deltas) / iqr[w]
         for i in np.flatnonzero(~((su > 0) & (su < np.inf) & (sv > 0) & (sv < np.inf))):
             d[i] = wasserstein_distance(centers, centers, u_weights=cur[w[i]], v_weights=base[w[i]]) / iqr[w[i]]
         wd[t[w]] = d
     med_cur[t] = [math.expm1(v) for v in _row_quantile_from_hist(cur, cc, edges, 0.5)]
     med_base[t] = [math.expm1(v) for v in _row_quantile_from_hist(base, cb, edges, 0.5)]
+
+
+def _aligned_rows(rows: int, cols: int) -> np.ndarray:
+    """An uninitialized (rows, cols) float array view whose rows all start on a 64-byte boundary."""
+    stride = -(-cols // 8) * 8
+    buf = np.empty(rows * stride + 8)
+    off = (-buf.ctypes.data % 64) // 8
+    out: np.ndarray = buf[off : off + rows * stride].reshape(rows, stride)[:, :cols]
+    return out
 
 
 def _row_quantile_from_hist(counts: np.ndarray, cum: np.ndarray, edges: np.ndarray, q: float) -> np.ndarray:
