@@ -332,18 +332,20 @@ _MAX_CELLS = 2_000_000
 """Cells per chunk of a trailing-history matrix (rows x window), to bound memory."""
 
 
-def _row_median(x: np.ndarray) -> np.ndarray:
+def _row_median(x: np.ndarray, k: np.ndarray | None = None) -> np.ndarray:
     """``np.median`` of the non-NaN values of each row (NaN for a row without any), exactly.
 
     Sorting puts NaN last, so the k present values of a row are its first k sorted ones, and
-    the median is the mean of the two middle ones, as ``np.median`` computes it.
+    the median is the mean of the two middle ones, as ``np.median`` computes it. ``k``: the
+    rows' counts of non-NaN values, when already known.
     """
     rows = x.shape[0]
     out = np.full(rows, np.nan)
     if rows == 0 or x.shape[1] == 0:
         return out
     s = np.sort(x, axis=1)
-    k = np.sum(~np.isnan(x), axis=1)
+    if k is None:
+        k = np.count_nonzero(~np.isnan(x), axis=1)
     ok = k > 0
     r = np.flatnonzero(ok)
     kk = k[ok]
@@ -358,16 +360,20 @@ def _row_robust_sd(x: np.ndarray) -> np.ndarray:
     variance (a few ulps); the median and MAD are exact.
     """
     present = ~np.isnan(x)
-    k = np.sum(present, axis=1)
-    med = _row_median(x)
+    k = np.count_nonzero(present, axis=1)
+    med = _row_median(x, k)
     with np.errstate(invalid="ignore", divide="ignore"):
-        dev = np.abs(x - med[:, None])
-        s0 = _row_median(dev) * 1.482602218505602
-        kept = present & np.where((s0 > 0)[:, None], dev <= 3.5 * s0[:, None], True)
-        nk = np.sum(kept, axis=1)
-        mean = np.sum(np.where(kept, x, 0.0), axis=1) / nk
-        d = np.where(kept, x - mean[:, None], 0.0)
-        sd = np.sqrt(np.sum(d * d, axis=1) / (nk - 1)) / _TRUNC_SD
+        dev = np.abs(x - med[:, None])  # NaN where x is missing
+        s0 = _row_median(dev, k) * 1.482602218505602
+        # Within 3.5 MADs of the median (a NaN deviation never is), or every value when the MAD is 0.
+        kept = np.where((s0 > 0)[:, None], dev <= 3.5 * s0[:, None], present)
+        nk = np.count_nonzero(kept, axis=1)
+        xk = np.where(kept, x, 0.0)
+        mean = np.sum(xk, axis=1) / nk
+        d = xk - mean[:, None]
+        np.multiply(d, kept, out=d)
+        np.multiply(d, d, out=d)
+        sd = np.sqrt(np.sum(d, axis=1) / (nk - 1)) / _TRUNC_SD
     out: np.ndarray = np.where(k < 2, np.nan, np.where(nk < 2, s0, sd))
     return out
 
