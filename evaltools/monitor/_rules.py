@@ -572,10 +572,12 @@ def _distribution_rows(
     """PSI, chi-square p, Wasserstein distance and medians of windows ``t`` (rows of ``cur``/``base``).
 
     The per-window computation of :func:`_distribution`, row-wise: rows with the same number of
-    decile groups (or of non-empty ones) are computed together, so every sum runs over the same
-    values in the same order as the one-window code, and scipy's own formulas are applied
-    (Pearson's chi-square of the 2 x k table against row * column / total, its p from
+    decile groups (or of non-empty ones) are computed together, so the PSI and chi-square sums
+    run over the same values in the same order as the one-window code, and scipy's own formulas
+    are applied (Pearson's chi-square of the 2 x k table against row * column / total, its p from
     ``chdtrc(k - 1, .)``; the Wasserstein distance as scipy's CDF integral on the shared centers).
+    With integer counts every result is bitwise the one-window one; with fractional counts the
+    decile-group sums (sequential here, pairwise in numpy's ``sum``) can differ by an ulp.
     """
     from scipy.special import chdtrc
     from scipy.stats import chi2_contingency, wasserstein_distance
