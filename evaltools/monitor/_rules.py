@@ -12,18 +12,21 @@ import pandas as pd
 from evaltools.monitor._alerts import Alert, DetectionConfig, _Metric
 from evaltools.monitor._stats import (
     _A99_SD,
+    _MAX_CELLS,
     _Q90_SD,
     _cusum,
     _ewma,
+    _history_chunks,
     _lag1_trailing,
     _lags,
     _nanmedian_rows,
-    _quantile_from_hist,
     _robust_sd,
+    _row_median,
+    _row_robust_sd,
     _t_thresholds,
     _trailing_median,
     _trailing_quantiles,
-    psi,
+    _trailing_rows,
 )
 from evaltools.monitor._windows import LENGTH_BINS_PER_E
 
@@ -121,34 +124,47 @@ def _level_z(
     z = np.full(T, np.nan)
     scale = np.full(T, np.nan)
     dof = np.zeros(T, dtype=np.int64)
-    idx = np.flatnonzero(usable)
     if conservative:  # the quantile floors over the same trailing windows, vectorized
         q05, q95 = _trailing_quantiles(np.where(usable, r, np.nan), ctx.W, (0.05, 0.95), 1)
         (a99,) = _trailing_quantiles(np.where(usable, np.abs(r), np.nan), ctx.W, (0.99,), 1)
         floor = np.fmax((q95 - q05) / _Q90_SD, a99 / _A99_SD)
-    for t in idx:
-        lo = np.searchsorted(idx, t - ctx.W)
-        hi = np.searchsorted(idx, t)
-        h = idx[lo:hi]
-        if len(h) < ctx.min_hist or t - idx[0] < ctx.warmup:
-            continue
-        hu = h[unit_ok[h]]
-        u = float(np.median(unit[hu])) if len(hu) else 0.0
-        vh = u**2 / n[h] * infl[h]
-        vt = u**2 / n[t] * infl[t]
-        rh = r[h]
+    # One row per scored window t, one column per history position (t - W .. t - 1), in chunks.
+    ts, nh = _trailing_rows(usable, ctx.W, ctx.min_hist, ctx.warmup)
+    for rows, hp, mask in _history_chunks(ts, usable, ctx.W):
+        t, cnt_h = ts[rows], nh[rows]
+        mu = mask & hp.take(unit_ok, False)
+        u = np.where(mu.any(axis=1), _row_median(np.where(mu, hp.take(unit), np.nan)), 0.0)
+        u2 = u**2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vh = np.where(mask, u2[:, None] / hp.take(n) * hp.take(infl), 0.0)
+        vt = u2 / n[t] * infl[t]
+        rh = np.where(mask, hp.take(r), np.nan)
         # Between-window variance: what the residual spread leaves after sampling noise.
-        sd = _robust_sd(rh)
+        sd = _row_robust_sd(rh)
         if conservative:
-            sd = max(sd, float(floor[t]))
-        tau2 = max(0.0, sd**2 - float(np.mean(vh)))
-        if tau2 + vt <= 0:
-            continue
-        zh = rh / np.sqrt(tau2 + vh)
-        sz = 1.0 if conservative else max(_robust_sd(zh), 0.7)
-        scale[t] = math.sqrt(tau2 + vt) * sz
-        z[t] = r[t] / scale[t]
-        dof[t] = len(h) - 1
+            fl = floor[t]
+            sd = np.where(fl > sd, fl, sd)  # Python's max(sd, fl): a NaN floor keeps sd, a NaN sd stays
+        with np.errstate(invalid="ignore", divide="ignore"):  # an empty history (min_hist 0): NaN, as np.mean
+            excess = sd**2 - np.sum(vh, axis=1) / cnt_h
+        tau2 = np.where(excess > 0.0, excess, 0.0)  # max(0.0, excess): NaN gives 0
+        go = ~(tau2 + vt <= 0)
+        if conservative:
+            sz = np.ones(len(t))
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                zh = np.where(mask, rh / np.sqrt(tau2[:, None] + vh), np.nan)
+            s = _row_robust_sd(zh)
+            bad = np.flatnonzero(go & np.any(mask & ~np.isfinite(zh), axis=1))
+            for i in bad:  # a zero variance in the history: the scalar function's NaN/inf handling
+                s[i] = _robust_sd(zh[i][mask[i]])
+            sz = np.where(0.7 > s, 0.7, s)  # max(s, 0.7)
+        with np.errstate(invalid="ignore"):
+            sc = np.sqrt(tau2 + vt) * sz
+        tg = t[go]
+        scale[tg] = sc[go]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z[tg] = r[tg] / sc[go]
+        dof[tg] = cnt_h[go] - 1
     return z, scale, dof
 
 
@@ -393,17 +409,15 @@ def _proportion(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tupl
     z = np.full(T, np.nan)
     sigz = np.full(T, np.nan)
     dof = np.zeros(T, dtype=np.int64)
-    idx = np.flatnonzero(np.isfinite(zraw))
-    for t in idx:
-        lo = np.searchsorted(idx, t - ctx.W)
-        hi = np.searchsorted(idx, t)
-        h = idx[lo:hi]
-        if len(h) < ctx.min_hist or t - idx[0] < ctx.warmup:
-            continue
+    scored = np.isfinite(zraw)
+    ts, nh = _trailing_rows(scored, ctx.W, ctx.min_hist, ctx.warmup)
+    for rows, hp, mask in _history_chunks(ts, scored, ctx.W):
+        t = ts[rows]
+        sd = _row_robust_sd(np.where(mask, hp.take(zraw), np.nan))
         # Overdispersion only: a discrete rare-event z has a degenerate spread, never narrow the limits.
-        sigz[t] = max(_robust_sd(zraw[h]), 1.0)
+        sigz[t] = np.where(1.0 > sd, 1.0, sd)  # max(sd, 1.0): a NaN spread stays NaN
         z[t] = zraw[t] / sigz[t]
-        dof[t] = len(h) - 1
+        dof[t] = nh[rows] - 1
     alerts: list[Alert] = []
     stats: list[pd.DataFrame] = []
     starts = f["window_start"]
@@ -461,8 +475,6 @@ def _proportion(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tupl
 
 
 def _distribution(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tuple[list[Alert], list[pd.DataFrame]]:
-    from scipy.stats import chi2_contingency, wasserstein_distance
-
     cfg, f, hist = ctx.cfg, ctx.frame, ctx.hist
     T = len(f)
     if hist is None or hist.empty:
@@ -484,39 +496,32 @@ def _distribution(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tu
     wd = np.full(T, np.nan)
     med_cur = np.full(T, np.nan)
     med_base = np.full(T, np.nan)
-    for t in range(T):
-        if not valid[t]:
-            continue
-        if ctx.period is not None:
-            lag_rows = [t - j * ctx.period for j in range(1, cfg.seasonal_periods + 1) if t - j * ctx.period >= 0]
-            lag_rows = [r for r in lag_rows if valid[r]]
-            if len(lag_rows) < cfg.min_seasonal_periods:
-                continue
+    # Each scored window's baseline histogram: the sum of its valid lag (or trailing) windows.
+    Hval = np.where(valid[:, None], H, 0.0)
+    base_all = np.zeros((T, B))
+    if ctx.period is not None:
+        nlag = np.zeros(T, dtype=np.int64)
+        for j in range(1, cfg.seasonal_periods + 1):  # added in lag order, as the loop's nansum
+            s = j * ctx.period
+            if s < T:
+                base_all[s:] += Hval[: T - s]
+                nlag[s:] += valid[: T - s]
+        have = valid & (nlag >= cfg.min_seasonal_periods)
+    else:
+        cv = np.concatenate([[0], np.cumsum(valid, dtype=np.int64)])
+        lo = np.maximum(np.arange(T) - ctx.W, 0)
+        have = valid & (cv[:T] - cv[lo] >= ctx.min_hist)
+        if np.all(H == np.round(H)) and H.sum() < 2.0**53:  # integer counts: cumulative sums are exact
+            C = np.vstack([np.zeros((1, B)), np.cumsum(Hval, axis=0)])
+            base_all = C[:T] - C[lo]
         else:
-            lag_rows = [r for r in range(max(0, t - ctx.W), t) if valid[r]]
-            if len(lag_rows) < ctx.min_hist:
-                continue
-        base = np.nansum(Hv[lag_rows], axis=0)
-        cur = H[t]
-        nb = base.sum()
-        # PSI bins: baseline deciles snapped to the fine histogram's edges.
-        cum = np.cumsum(base) / nb
-        cuts = np.unique(np.searchsorted(cum, np.arange(1, 10) / 10.0, side="left") + 1)
-        cuts = cuts[(cuts > 0) & (cuts < B)]
-        groups = np.split(np.arange(B), cuts)
-        e_g = np.array([base[g].sum() for g in groups])
-        a_g = np.array([cur[g].sum() for g in groups])
-        # Half a count in every bin: an empty decile would otherwise dominate the PSI.
-        psi_v[t] = psi(e_g + 0.5, a_g + 0.5)
-        # Significance of the difference: Pearson chi-square test of homogeneity on the decile table.
-        keep = (e_g + a_g) > 0
-        if keep.sum() >= 2:
-            pval[t] = float(chi2_contingency(np.vstack([e_g[keep], a_g[keep]]), correction=False).pvalue)
-        iqr = _quantile_from_hist(base, edges, 0.75) - _quantile_from_hist(base, edges, 0.25)
-        if iqr > 0:
-            wd[t] = wasserstein_distance(centers, centers, u_weights=cur, v_weights=base) / iqr
-        med_cur[t] = math.expm1(_quantile_from_hist(cur, edges, 0.5))
-        med_base[t] = math.expm1(_quantile_from_hist(base, edges, 0.5))
+            for t in np.flatnonzero(have):
+                base_all[t] = np.nansum(Hv[lo[t] + np.flatnonzero(valid[lo[t] : t])], axis=0)
+    tt = np.flatnonzero(have)
+    step = max(1, _MAX_CELLS // (10 * B))
+    for c0 in range(0, len(tt), step):
+        t = tt[c0 : c0 + step]
+        _distribution_rows(H[t], base_all[t], edges, centers, t, psi_v, pval, wd, med_cur, med_base)
     alerts: list[Alert] = []
     stats: list[pd.DataFrame] = []
     starts = f["window_start"]
@@ -558,3 +563,110 @@ def _distribution(ctx: _Ctx, name: str, m: _Metric, dets: tuple[str, ...]) -> tu
         stats.append(_stat_frame(ctx, name, "wasserstein", med_cur, med_base, np.nan, np.nan, wd, thr, fire))
         alerts.extend(alert(int(t), "wasserstein", wd[t], thr) for t in np.flatnonzero(fire))
     return alerts, stats
+
+
+def _distribution_rows(
+    cur: np.ndarray, base: np.ndarray, edges: np.ndarray, centers: np.ndarray, t: np.ndarray,
+    psi_v: np.ndarray, pval: np.ndarray, wd: np.ndarray, med_cur: np.ndarray, med_base: np.ndarray,
+) -> None:  # fmt: skip
+    """PSI, chi-square p, Wasserstein distance and medians of windows ``t`` (rows of ``cur``/``base``).
+
+    The per-window computation of :func:`_distribution`, row-wise: rows with the same number of
+    decile groups (or of non-empty ones) are computed together, so the PSI and chi-square sums
+    run over the same values in the same order as the one-window code, and scipy's own formulas
+    are applied (Pearson's chi-square of the 2 x k table against row * column / total, its p from
+    ``chdtrc(k - 1, .)``; the Wasserstein distance as scipy's CDF integral on the shared centers).
+    With integer counts every result is bitwise the one-window one; with fractional counts the
+    decile-group sums (sequential here, pairwise in numpy's ``sum``) can differ by an ulp.
+    """
+    from scipy.special import chdtrc
+    from scipy.stats import chi2_contingency, wasserstein_distance
+
+    rows, B = base.shape
+    ar = np.arange(rows)
+    cb = np.cumsum(base, axis=1)
+    cc = np.cumsum(cur, axis=1)
+    nb = cb[:, -1]
+    # PSI bins: baseline deciles snapped to the fine histogram's edges (searchsorted, side="left").
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cum = cb / nb[:, None]
+    ss = np.sum(cum[:, None, :] < (np.arange(1, 10) / 10.0)[None, :, None], axis=2) + 1
+    marks = np.zeros((rows, B + 2), dtype=np.int64)
+    marks[np.repeat(ar, 9), ss.ravel()] = 1
+    gid = np.cumsum(marks[:, :B], axis=1)  # group of each fine bin (np.split at the unique cuts)
+    G = gid[:, -1] + 1
+    e_all = np.bincount((ar[:, None] * 10 + gid).ravel(), weights=base.ravel(), minlength=rows * 10).reshape(rows, 10)
+    a_all = np.bincount((ar[:, None] * 10 + gid).ravel(), weights=cur.ravel(), minlength=rows * 10).reshape(rows, 10)
+    for g in np.unique(G):
+        sel = np.flatnonzero(G == g)
+        e_g, a_g = e_all[sel, :g], a_all[sel, :g]
+        # Half a count in every bin: an empty decile would otherwise dominate the PSI (psi() row-wise).
+        e, a = e_g + 0.5, a_g + 0.5
+        es, as_ = e.sum(axis=1), a.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            e = np.maximum(e / es[:, None], 1e-4)
+            a = np.maximum(a / as_[:, None], 1e-4)
+            v = np.sum((a - e) * np.log(a / e), axis=1)
+        psi_v[t[sel]] = np.where((es <= 0) | (as_ <= 0), np.nan, v)
+        # Significance of the difference: Pearson chi-square test of homogeneity on the decile table.
+        keep = (e_g + a_g) > 0
+        nk = keep.sum(axis=1)
+        order = np.argsort(~keep, axis=1, kind="stable")  # the non-empty groups first, in order
+        e_k = np.take_along_axis(e_g, order, axis=1)
+        a_k = np.take_along_axis(a_g, order, axis=1)
+        for k in np.unique(nk[nk >= 2]):
+            sk = np.flatnonzero(nk == k)
+            obs = np.stack([e_k[sk, :k], a_k[sk, :k]], axis=1)  # (rows, 2, k)
+            tot = obs.reshape(len(sk), 2 * k).sum(axis=1)
+            expd = obs.sum(axis=2, keepdims=True) * obs.sum(axis=1, keepdims=True) / tot[:, None, None]
+            zero = np.any(expd == 0, axis=(1, 2))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                stat = ((obs - expd) ** 2 / expd).reshape(len(sk), 2 * k).sum(axis=1)
+            p = chdtrc(k - 1, stat)
+            for i in np.flatnonzero(zero):  # scipy's error for a table with an empty margin
+                p[i] = float(chi2_contingency(obs[i], correction=False).pvalue)
+            pval[t[sel[sk]]] = p
+    iqr = _row_quantile_from_hist(base, cb, edges, 0.75) - _row_quantile_from_hist(base, cb, edges, 0.25)
+    w = np.flatnonzero(iqr > 0)
+    if len(w):
+        # scipy's _cdf_distance(p=1) on the values (centers, centers): both CDFs at the merged support.
+        allv = np.sort(np.concatenate([centers, centers]), kind="mergesort")
+        deltas = np.diff(allv)
+        ci = centers.searchsorted(allv[:-1], "right")
+        cw_u = np.concatenate([np.zeros((len(w), 1)), cc[w]], axis=1)
+        cw_v = np.concatenate([np.zeros((len(w), 1)), cb[w]], axis=1)
+        su, sv = cw_u[:, -1], cw_v[:, -1]
+        # Rows 64-byte aligned: the dot product's SIMD kernel then sums as on scipy's fresh 1-D arrays.
+        x = _aligned_rows(len(w), len(deltas))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.abs(cw_u[:, ci] / su[:, None] - cw_v[:, ci] / sv[:, None], out=x)
+            d = np.vecdot(x, deltas) / iqr[w]
+        for i in np.flatnonzero(~((su > 0) & (su < np.inf) & (sv > 0) & (sv < np.inf))):
+            d[i] = wasserstein_distance(centers, centers, u_weights=cur[w[i]], v_weights=base[w[i]]) / iqr[w[i]]
+        wd[t[w]] = d
+    med_cur[t] = [math.expm1(v) for v in _row_quantile_from_hist(cur, cc, edges, 0.5)]
+    med_base[t] = [math.expm1(v) for v in _row_quantile_from_hist(base, cb, edges, 0.5)]
+
+
+def _aligned_rows(rows: int, cols: int) -> np.ndarray:
+    """An uninitialized (rows, cols) float array view whose rows all start on a 64-byte boundary."""
+    stride = -(-cols // 8) * 8
+    buf = np.empty(rows * stride + 8)
+    off = (-buf.ctypes.data % 64) // 8
+    out: np.ndarray = buf[off : off + rows * stride].reshape(rows, stride)[:, :cols]
+    return out
+
+
+def _row_quantile_from_hist(counts: np.ndarray, cum: np.ndarray, edges: np.ndarray, q: float) -> np.ndarray:
+    """:func:`_quantile_from_hist` of each row of ``counts`` (``cum`` its row-wise cumulative sum)."""
+    rows, B = counts.shape
+    ar = np.arange(rows)
+    tot = cum[:, -1]
+    target = q * tot
+    i = np.minimum(np.sum(cum < target[:, None], axis=1), B - 1)
+    prev = np.where(i > 0, cum[ar, np.maximum(i - 1, 0)], 0.0)
+    ci = counts[ar, i]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = (target - prev) / np.where(1e-12 > ci, 1e-12, ci)  # max(ci, 1e-12)
+        out: np.ndarray = edges[i] + frac * (edges[i + 1] - edges[i])
+    return np.where(tot <= 0, np.nan, out)

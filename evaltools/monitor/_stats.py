@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -321,3 +323,104 @@ def _t_thresholds(z_threshold: float | np.ndarray, dof: np.ndarray) -> np.ndarra
     vals = student_t.isf(norm.sf(pairs[:, 1]), pairs[:, 0])
     out[ok] = vals[np.asarray(inv).ravel()]
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Row-wise versions of the scalar helpers above, for trailing-history matrices (NaN = missing)
+
+_MAX_CELLS = 2_000_000
+"""Cells per chunk of a trailing-history matrix (rows x window), to bound memory."""
+
+
+def _row_median(x: np.ndarray, k: np.ndarray | None = None) -> np.ndarray:
+    """``np.median`` of the non-NaN values of each row (NaN for a row without any), exactly.
+
+    Sorting puts NaN last, so the k present values of a row are its first k sorted ones, and
+    the median is the mean of the two middle ones, as ``np.median`` computes it. ``k``: the
+    rows' counts of non-NaN values, when already known.
+    """
+    rows = x.shape[0]
+    out = np.full(rows, np.nan)
+    if rows == 0 or x.shape[1] == 0:
+        return out
+    s = np.sort(x, axis=1)
+    if k is None:
+        k = np.count_nonzero(~np.isnan(x), axis=1)
+    ok = k > 0
+    r = np.flatnonzero(ok)
+    kk = k[ok]
+    out[ok] = (s[r, (kk - 1) // 2] + s[r, kk // 2]) / 2
+    return out
+
+
+def _row_robust_sd(x: np.ndarray) -> np.ndarray:
+    """:func:`_robust_sd` of the non-NaN values of each row (the present values must be finite).
+
+    Equal to the scalar function up to the summation order of the kept values' mean and
+    variance (a few ulps); the median and MAD are exact.
+    """
+    present = ~np.isnan(x)
+    k = np.count_nonzero(present, axis=1)
+    med = _row_median(x, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dev = np.abs(x - med[:, None])  # NaN where x is missing
+        s0 = _row_median(dev, k) * 1.482602218505602
+        # Within 3.5 MADs of the median (a NaN deviation never is), or every value when the MAD is 0.
+        kept = np.where((s0 > 0)[:, None], dev <= 3.5 * s0[:, None], present)
+        nk = np.count_nonzero(kept, axis=1)
+        xk = np.where(kept, x, 0.0)
+        mean = np.sum(xk, axis=1) / nk
+        d = xk - mean[:, None]
+        np.multiply(d, kept, out=d)
+        np.multiply(d, d, out=d)
+        sd = np.sqrt(np.sum(d, axis=1) / (nk - 1)) / _TRUNC_SD
+    out: np.ndarray = np.where(k < 2, np.nan, np.where(nk < 2, s0, sd))
+    return out
+
+
+def _trailing_rows(usable: np.ndarray, window: int, min_hist: int, warmup: int) -> tuple[np.ndarray, np.ndarray]:
+    """Usable windows t whose history (the usable windows in [t - window, t)) can score them.
+
+    The scoring loops skip t with fewer than ``min_hist`` history windows, or fewer than
+    ``warmup`` windows after the first usable one. Returns those t and their history sizes.
+    """
+    idx = np.flatnonzero(usable)
+    if len(idx) == 0:
+        return idx, idx.copy()
+    cs = np.concatenate([[0], np.cumsum(usable, dtype=np.int64)])
+    nh = cs[idx] - cs[np.maximum(idx - window, 0)]
+    keep = (nh >= min_hist) & (idx - idx[0] >= warmup)
+    return idx[keep], nh[keep]
+
+
+class _History:
+    """The trailing histories of some windows t: row i holds positions ``t_i - w .. t_i - 1``.
+
+    ``w = min(window, T)`` columns are enough to hold [max(0, t - window), t). :meth:`take`
+    gathers an array over those positions (``fill`` before the start) through a sliding view
+    of the padded array, so a row is one contiguous copy.
+    """
+
+    def __init__(self, t: np.ndarray, w: int) -> None:
+        self.t = t
+        self.w = w
+
+    def take(self, a: np.ndarray, fill: Any = np.nan) -> np.ndarray:
+        padded = np.concatenate([np.full(self.w, fill, dtype=a.dtype), a])
+        return np.lib.stride_tricks.sliding_window_view(padded, self.w)[self.t]
+
+
+def _history_chunks(
+    ts: np.ndarray, usable: np.ndarray, window: int, max_cells: int | None = None
+) -> Iterator[tuple[slice, _History, np.ndarray]]:
+    """Yield ``(rows, hist, mask)``: the histories of the windows ``ts[rows]`` (see :class:`_History`).
+
+    ``mask`` is True where a history position is in the data and usable. Rows come in chunks
+    of at most ``max_cells`` (default :data:`_MAX_CELLS`) cells: the window can be long, the series too.
+    """
+    w = max(min(window, len(usable)), 1)
+    step = max(1, (max_cells or _MAX_CELLS) // w)
+    for lo in range(0, len(ts), step):
+        rows = slice(lo, min(lo + step, len(ts)))
+        h = _History(ts[rows], w)
+        yield rows, h, h.take(np.asarray(usable, dtype=bool), False)
