@@ -585,8 +585,11 @@ def refusal_flag(
     ``"distinct"`` the pattern runs once per distinct output, in the engine, and each row then
     looks its text up in the (small) set of refusing texts: the same verdict as ``"row"`` for
     every row, because the verdict depends on the text alone. ``"auto"`` chooses ``"distinct"`` on
-    DuckDB when at most 10 % of the first 100,000 outputs are distinct (DuckDB tests membership on
-    dictionary-encoded Parquet once per dictionary entry), else ``"row"``; other engines use ``"row"``.
+    DuckDB and Spark when at most 10 % of the first 100,000 outputs are distinct, else ``"row"``;
+    other backends use ``"row"`` (the set of texts is uploaded as a memtable). Measured on 10M
+    rows of 5,000 texts: DuckDB 6.4 s of pattern become 0.6 s (it tests membership on
+    dictionary-encoded Parquet once per dictionary entry); on a local Spark, whose Java regex
+    is far slower per row, 84 s become 14 s on 1M rows.
 
     Args:
         t: an Ibis table with an ``output`` string column.
@@ -606,7 +609,7 @@ def refusal_flag(
         )
     engine = getattr(con, "name", "duckdb")
     per_row = refusal_expr(t.output, detector, engine=engine)
-    if strategy == "row" or (strategy == "auto" and engine != "duckdb"):
+    if strategy == "row" or (strategy == "auto" and engine not in ("duckdb", "pyspark")):
         return per_row
     if strategy == "auto":
         probe = t.select("output").limit(_PROBE_ROWS)

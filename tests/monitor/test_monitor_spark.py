@@ -114,3 +114,20 @@ def test_cli_engine_spark(spark, logs, duck, tmp_path, monkeypatch):
     args = root.parse_args(["monitor", "--engine", "spark", "--logs", str(logs[1]), "--out", str(tmp_path / "m.html")])
     assert args.handler(args) == 0
     _assert_windows_agree(duck, load_result(rendered[0]["result_path"]))
+
+
+def test_spark_refusals_per_distinct_text_equal_the_pattern_on_every_row(spark, logs):
+    import ibis.expr.operations as ops
+
+    from evaltools.monitor import load_logs
+    from evaltools.monitor._windows import refusal_flag
+    from evaltools.scorers.refusal import RefusalDetector
+
+    data = load_logs(str(logs[1]), connection=spark)
+    t, con, det = data.table, data.connection, RefusalDetector()
+    auto = refusal_flag(t, det, con)
+    assert isinstance(auto.op(), ops.InSubquery)  # the synthetic outputs repeat
+    got = con.execute(t.select(rid=t.request_id, a=auto.fill_null(False),
+                               r=refusal_flag(t, det, con, strategy="row").fill_null(False)))  # fmt: skip
+    assert got["r"].sum() > 20
+    assert got["a"].tolist() == got["r"].tolist()
