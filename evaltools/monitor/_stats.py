@@ -157,7 +157,7 @@ def _lag1_trailing(z: np.ndarray, window: int) -> np.ndarray:
     both = (a.notna() & b.notna()).astype(float)
     m = both.rolling(w, min_periods=1).sum().to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = a.rolling(w, min_periods=2).corr(b).to_numpy()
+        r = a.rolling(w, min_periods=min(2, w)).corr(b).to_numpy()  # a window of 1 pair has no r (NaN)
     # value for t uses pairs ending at pair index t - 1, i.e. position t - 2
     m_t = np.full(T, 0.0)
     r_t = np.full(T, np.nan)

@@ -223,3 +223,13 @@ def test_metrics_the_logs_cannot_support_are_skipped_or_refused():
     assert set(det.stats["metric"]) == {"n_requests", "latency_p50", "latency_p99"}
     with pytest.raises(ConfigError, match="cannot support"):
         detect_anomalies(wm, metrics=("judge_mean",))
+
+
+@pytest.mark.parametrize("baseline_windows", [2, 3])
+def test_a_two_window_baseline_is_scored_not_a_pandas_error(baseline_windows):
+    # baseline_windows=2 leaves one pair of consecutive z-scores for the drift's autocorrelation:
+    # it has no correlation (NaN, read as none), instead of pandas' "min_periods 2 must be <= window 1".
+    syn = generate_synthetic_logs(days=20, requests_per_hour=40, incidents=None, seed=2)
+    wm = compute_windows(load_logs(syn.logs), window="day", min_requests=5)
+    res = detect_anomalies(wm, baseline_windows=baseline_windows, min_baseline_windows=2, warmup_windows=2)
+    assert res.stats["statistic"].notna().any()
